@@ -1,0 +1,135 @@
+//! The crate's one error type. Every variant carries enough context (file, line, field, what was
+//! expected and what was found) for a user to fix the input without reading our source.
+
+use std::path::PathBuf;
+
+/// Convenient alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in motionseg.
+///
+/// `file` fields hold the path (or a caller-given name such as `"<stdin>"`) of the input the
+/// error is about; `line` fields are 1-based line numbers in that input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system refused to read or write a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A token or line of a text format was not what the grammar allows.
+    #[error("{file}:{line}: {field}: expected {expected}, found {found}")]
+    Parse {
+        /// The input file.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// Which field or keyword was being read (e.g. `"CHANNELS"`, `"bone lfemur"`).
+        field: String,
+        /// What the grammar expected there.
+        expected: String,
+        /// What was actually there (truncated for display).
+        found: String,
+    },
+
+    /// The input is well-formed token by token but inconsistent as a whole (a frame count that
+    /// disagrees with the data, a missing bone, a reference to an unknown joint, ...).
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// The input file.
+        file: String,
+        /// 1-based line number, when the problem has one.
+        line: Option<usize>,
+        /// What is wrong, in words.
+        message: String,
+    },
+
+    /// An array had the wrong shape or held values we refuse to use (NaN, infinity).
+    #[error("{file}: {field}: expected {expected}, found {found}")]
+    Shape {
+        /// The input file.
+        file: String,
+        /// The array or field concerned.
+        field: String,
+        /// The expected shape or value range.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+
+    /// A caller passed a parameter outside its valid range.
+    #[error("invalid parameter {name}: {message}")]
+    Param {
+        /// The parameter's name.
+        name: &'static str,
+        /// Why it is invalid.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::Parse`], shortening `found` so that binary garbage does not flood a
+    /// terminal.
+    pub fn parse(
+        file: &str,
+        line: usize,
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: &str,
+    ) -> Self {
+        Error::Parse {
+            file: file.to_owned(),
+            line,
+            field: field.into(),
+            expected: expected.into(),
+            found: shorten(found),
+        }
+    }
+
+    /// Builds an [`Error::Invalid`].
+    pub fn invalid(file: &str, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Invalid { file: file.to_owned(), line, message: message.into() }
+    }
+
+    /// Builds an [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+/// Quotes a found token for display: at most 40 characters, control characters escaped, and
+/// `end of file` for an empty token.
+pub(crate) fn shorten(found: &str) -> String {
+    if found.is_empty() {
+        return "end of input".to_owned();
+    }
+    let mut s: String = found.chars().take(40).flat_map(char::escape_debug).collect();
+    if found.chars().count() > 40 {
+        s.push('…');
+    }
+    format!("\"{s}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_names_file_line_and_field() {
+        let e = Error::parse("a.amc", 12, "bone lfemur", "3 numbers", "1.0 x");
+        assert_eq!(e.to_string(), "a.amc:12: bone lfemur: expected 3 numbers, found \"1.0 x\"");
+    }
+
+    #[test]
+    fn shorten_escapes_and_truncates() {
+        assert_eq!(shorten(""), "end of input");
+        assert_eq!(shorten("a\u{0}b"), "\"a\\0b\"");
+        assert!(shorten(&"x".repeat(100)).ends_with("…\""));
+    }
+}

@@ -1,0 +1,108 @@
+//! CSV feature matrices: one frame per line, comma-separated numbers, an optional header line of
+//! column names. Written by hand: the grammar is tiny and every error must name its line.
+
+use std::path::Path;
+
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+use crate::features::FeatureMatrix;
+
+/// Reads a CSV file of numbers. `fps` is the frame rate, which CSV files do not carry.
+pub fn read_csv(path: &Path, fps: Option<f64>) -> Result<FeatureMatrix> {
+    let bytes = super::read_bytes(path)?;
+    parse_csv(&bytes, &path.display().to_string(), fps)
+}
+
+/// Parses CSV bytes; `file` names the input in errors. The first line is taken as a header when
+/// its first field is not a number. Blank lines are ignored; `#` starts a comment line.
+pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMatrix> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::parse(file, line, "text", "UTF-8 text", "invalid UTF-8 bytes")
+    })?;
+    let mut columns: Option<Vec<String>> = None;
+    let mut values: Vec<f32> = Vec::new();
+    let mut width: Option<usize> = None;
+    let mut rows = 0usize;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if rows == 0 && columns.is_none() && fields[0].parse::<f64>().is_err() {
+            columns = Some(fields.iter().map(|s| s.trim_matches('"').to_owned()).collect());
+            width = Some(fields.len());
+            continue;
+        }
+        let w = *width.get_or_insert(fields.len());
+        if fields.len() != w {
+            return Err(Error::parse(
+                file,
+                line_no,
+                "row",
+                format!("{w} comma-separated values"),
+                &format!("{} values", fields.len()),
+            ));
+        }
+        for (c, f) in fields.iter().enumerate() {
+            let v: f32 = f.parse().map_err(|_| {
+                Error::parse(file, line_no, format!("column {}", c + 1), "a number", f)
+            })?;
+            if !v.is_finite() {
+                return Err(Error::parse(
+                    file,
+                    line_no,
+                    format!("column {}", c + 1),
+                    "a finite number",
+                    f,
+                ));
+            }
+            values.push(v);
+        }
+        rows += 1;
+    }
+    let width = width.unwrap_or(0);
+    if rows == 0 {
+        return Err(Error::invalid(file, None, "no data rows: expected at least one line of numbers"));
+    }
+    let data = Array2::from_shape_vec((rows, width), values)
+        .map_err(|e| Error::invalid(file, None, format!("internal shape error: {e}")))?;
+    let columns = columns.unwrap_or_else(|| (0..width).map(|c| format!("c{c}")).collect());
+    Ok(FeatureMatrix {
+        source: file.to_owned(),
+        data,
+        columns,
+        joints: Vec::new(),
+        frame_time_s: fps.map(|f| 1.0 / f),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_rows() {
+        let m = parse_csv(b"a,b\n1,2\r\n\n3,4.5\n", "t.csv", Some(30.0)).expect("valid");
+        assert_eq!(m.columns, ["a", "b"]);
+        assert_eq!(m.data.shape(), [2, 2]);
+        assert_eq!(m.data[[1, 1]], 4.5);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = parse_csv(b"1,2\n3\n", "t.csv", None).unwrap_err().to_string();
+        assert_eq!(e, "t.csv:2: row: expected 2 comma-separated values, found \"1 values\"");
+        let e = parse_csv(b"1,2\n3,x\n", "t.csv", None).unwrap_err().to_string();
+        assert!(e.starts_with("t.csv:2: column 2"), "{e}");
+        let e = parse_csv(b"1,nan\n", "t.csv", None).unwrap_err().to_string();
+        assert!(e.contains("finite"), "{e}");
+        assert!(parse_csv(b"", "t.csv", None).is_err());
+        assert!(parse_csv(b"a,b\n", "t.csv", None).is_err());
+        let e = parse_csv(b"1,2\n\xff\xfe\n", "t.csv", None).unwrap_err().to_string();
+        assert!(e.starts_with("t.csv:2"), "{e}");
+    }
+}

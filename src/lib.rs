@@ -1,0 +1,40 @@
+//! # motionseg
+//!
+//! Streaming, unsupervised action segmentation of human motion capture. A GRU Seq2Seq model
+//! trained only to predict the next poses organises its decoder hidden states into one attractor
+//! per kind of movement; projected onto a frozen POD basis and clustered with single linkage under
+//! cosine distance, those states segment the motion.
+//!
+//! ## Layout
+//!
+//! | module | role |
+//! | --- | --- |
+//! | [`error`] | the one [`Error`] type, with file / line / field context |
+//! | [`types`] | [`Skeleton`], [`Joint`], [`Channel`], [`Motion`] |
+//! | [`ingest`] | readers: ASF/AMC, BVH, NPY, CSV — never panic on any bytes |
+//! | [`features`] | canonical feature vectors: root translation + per-joint exponential maps |
+//!
+//! ## Features
+//!
+//! * `cli` (default): the `motionseg` command-line tool.
+//!
+//! ## Example
+//!
+//! ```
+//! use motionseg::ingest::csv::parse_csv;
+//!
+//! let m = parse_csv(b"x,y\n0,1\n2,3\n", "inline.csv", Some(30.0))?;
+//! assert_eq!((m.frame_count(), m.channel_count()), (2, 2));
+//! # Ok::<(), motionseg::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod features;
+pub mod ingest;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use features::FeatureMatrix;
+pub use types::{AngleUnit, Axis, Channel, FrameIndex, Joint, Motion, Skeleton};

@@ -1,0 +1,4 @@
+//! The one integration-test binary. Tests that need real data read it from `../shared/data`
+//! (override with `MOTIONSEG_DATA`) and fail loudly when it is missing.
+
+mod common;
