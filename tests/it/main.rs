@@ -2,3 +2,7 @@
 //! (override with `MOTIONSEG_DATA`) and fail loudly when it is missing.
 
 mod common;
+
+mod asf_amc;
+mod bvh;
+mod features;

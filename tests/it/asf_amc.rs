@@ -1,0 +1,1 @@
+//! Integration tests: asf_amc (filled in by its owner).

@@ -1,0 +1,1 @@
+//! Integration tests: bvh (filled in by its owner).
