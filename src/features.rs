@@ -29,3 +29,8 @@ impl FeatureMatrix {
         self.data.ncols()
     }
 }
+
+/// Placeholder until the exp-map conversion lands (replaced by the real implementation).
+pub fn motion_features(motion: &crate::types::Motion) -> crate::Result<FeatureMatrix> {
+    Err(crate::Error::invalid(&motion.source, None, "feature extraction not written yet"))
+}

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
-use ndarray_npy::{ReadNpyError, ReadNpyExt};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 
 use crate::error::{Error, Result};
 use crate::features::FeatureMatrix;
@@ -36,6 +36,18 @@ pub fn parse_npy(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
         joints: Vec::new(),
         frame_time_s: fps.map(|f| 1.0 / f),
     })
+}
+
+/// Writes a `[frames, channels]` float32 matrix as `.npy` (what `motionseg inspect --features`
+/// produces; NumPy reads it with `numpy.load`).
+pub fn write_npy(path: &Path, data: ArrayView2<'_, f32>) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    data.write_npy(&mut w).map_err(|e| match e {
+        ndarray_npy::WriteNpyError::Io(io) => Error::io(path, io),
+        other => Error::invalid(&path.display().to_string(), None, other.to_string()),
+    })?;
+    std::io::Write::flush(&mut w).map_err(|e| Error::io(path, e))
 }
 
 fn npy_error(file: &str, e: ReadNpyError) -> Error {
@@ -92,6 +104,19 @@ mod tests {
         assert_eq!(m.frame_time_s, Some(1.0 / 120.0));
         let b = a.mapv(f64::from);
         assert_eq!(parse_npy(&npy_bytes(&b), "b.npy", None).expect("f64").data, a);
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let a = Array2::<f32>::from_shape_fn((4, 3), |(r, c)| r as f32 - c as f32 * 0.5);
+        let dir = std::env::temp_dir().join(format!("motionseg-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("rt.npy");
+        write_npy(&p, a.view()).expect("write");
+        assert_eq!(read_npy(&p, None).expect("read").data, a);
+        let e = write_npy(&dir.join("missing/x.npy"), a.view()).unwrap_err().to_string();
+        assert!(e.contains("missing/x.npy"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

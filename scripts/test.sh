@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as the README's quick start runs it (and .ci/run calls it).
+# Real data for the tests is read from ../shared/data (override with MOTIONSEG_DATA).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== Rust: unit, integration and doc tests (all features)"
+cargo test --all-features --locked
