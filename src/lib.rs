@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod basis;
 pub mod error;
 pub mod features;
 pub mod ingest;

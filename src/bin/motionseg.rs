@@ -151,7 +151,11 @@ fn channel_layout(sk: &Skeleton, max_joints: usize) -> String {
         // Parents come first in both formats' file order, so depth is known by now.
         depth[i] = j.parent.and_then(|p| depth.get(p).map(|d| d + 1)).unwrap_or(0);
         if i >= max_joints {
-            let _ = write!(s, "\n            ... {} more joints (--joints lists all)", sk.joints.len() - i);
+            let _ = write!(
+                s,
+                "\n            ... {} more joints (--joints lists all)",
+                sk.joints.len() - i
+            );
             break;
         }
         let chans: Vec<&str> = j.channels.iter().map(|c| short(*c)).collect();
@@ -195,10 +199,6 @@ fn describe_matrix(out: &mut String, f: &FeatureMatrix) {
             c.iter().all(|&v| v == first)
         })
         .count();
-    let _ = writeln!(
-        out,
-        "channels    {} ({} constant over the take)",
-        f.channel_count(),
-        constant
-    );
+    let _ =
+        writeln!(out, "channels    {} ({} constant over the take)", f.channel_count(), constant);
 }
