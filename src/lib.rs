@@ -34,7 +34,9 @@ pub mod basis;
 pub mod error;
 pub mod features;
 pub mod ingest;
+pub mod model;
 pub mod types;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use features::FeatureMatrix;

@@ -1,0 +1,315 @@
+//! From raw canonical frames to model input windows, one frame at a time.
+//!
+//! [`FrameTransform`] resamples the input to the model's frame rate, applies the manifest's root
+//! transform, selects the kept channels and normalises them. [`Windower`] keeps the last `T_e`
+//! model frames in a ring buffer and hands out a window every `hop` model frames. Batch and
+//! streaming use these same two types, so the same frames give the same windows either way.
+//!
+//! Resampling: model frame `j` sits at source position `j * input_fps / model_fps`. When that
+//! ratio is an integer (120 → 30 fps: every 4th frame, as in training) frames are taken as they
+//! are; otherwise the two neighbouring source frames are blended linearly.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::model::{Manifest, RootTransform};
+use crate::types::FrameIndex;
+
+/// Turns raw canonical frames into normalised model frames. Per-stream state.
+#[derive(Debug, Clone)]
+pub struct FrameTransform {
+    manifest: Arc<Manifest>,
+    /// Source frames per model frame.
+    ratio: f64,
+    /// Source frames seen so far.
+    seen: u64,
+    /// Model frames produced so far.
+    produced: u64,
+    /// The previous source frame (for linear resampling).
+    prev_raw: Vec<f64>,
+    /// Previous resampled root position (for velocity).
+    prev_pos: Option<[f64; 3]>,
+    /// Scratch: resampled raw frame and feature vector, reused to avoid allocation.
+    raw_buf: Vec<f64>,
+    feat_buf: Vec<f64>,
+}
+
+impl FrameTransform {
+    /// A transform for input at `input_fps` frames per second.
+    pub fn new(manifest: Arc<Manifest>, input_fps: f64) -> Result<FrameTransform> {
+        if !(input_fps.is_finite() && input_fps > 0.0) {
+            return Err(Error::Param {
+                name: "input_fps",
+                message: format!("must be a positive number, got {input_fps}"),
+            });
+        }
+        let ratio = input_fps / manifest.model_fps;
+        if ratio < 1.0 - 1e-9 {
+            return Err(Error::Param {
+                name: "input_fps",
+                message: format!(
+                    "{input_fps} fps is below the model's {} fps; upsampling is not supported",
+                    manifest.model_fps
+                ),
+            });
+        }
+        let raw = manifest.raw_columns.len();
+        let feats = manifest.feature_columns.len();
+        Ok(FrameTransform {
+            manifest,
+            ratio,
+            seen: 0,
+            produced: 0,
+            prev_raw: vec![0.0; raw],
+            prev_pos: None,
+            raw_buf: vec![0.0; raw],
+            feat_buf: vec![0.0; feats],
+        })
+    }
+
+    /// Source frames per model frame.
+    pub fn ratio(&self) -> f64 {
+        self.ratio
+    }
+
+    /// The source frame (possibly fractional) that model frame `j` was taken at.
+    pub fn source_position(&self, model_frame: u64) -> f64 {
+        model_frame as f64 * self.ratio
+    }
+
+    /// Feeds one raw frame (the manifest's raw layout). When it completes a model frame, writes
+    /// it (normalised, `C` values) into `out` and returns `true`.
+    pub fn push(&mut self, raw: &[f32], out: &mut [f32]) -> Result<bool> {
+        let n = self.manifest.raw_columns.len();
+        if raw.len() != n || out.len() != self.manifest.input_channels() {
+            return Err(Error::Param {
+                name: "frame",
+                message: format!(
+                    "raw frame has {} values and output {}; the model needs {n} and {}",
+                    raw.len(),
+                    out.len(),
+                    self.manifest.input_channels()
+                ),
+            });
+        }
+        let i = self.seen;
+        self.seen += 1;
+        let pos = self.source_position(self.produced);
+        // The next model frame lies at `pos`; emit once the source frame at or after it arrives.
+        let emit = (i as f64) + 1e-9 >= pos;
+        if emit {
+            let frac = pos - (i as f64 - 1.0);
+            if i == 0 || (1.0 - frac).abs() < 1e-9 || frac >= 1.0 {
+                for (d, &s) in self.raw_buf.iter_mut().zip(raw) {
+                    *d = f64::from(s);
+                }
+            } else {
+                // pos lies between frame i-1 and i: blend.
+                for ((d, &a), &b) in self.raw_buf.iter_mut().zip(&self.prev_raw).zip(raw) {
+                    *d = a + (f64::from(b) - a) * frac;
+                }
+            }
+            self.produced += 1;
+            self.features_from_raw();
+            let m = &self.manifest;
+            for (c, o) in out.iter_mut().enumerate() {
+                let k = m.kept_channels[c];
+                *o = ((self.feat_buf[k] as f32) - m.mean[c]) / m.std[c];
+            }
+        }
+        for (d, &s) in self.prev_raw.iter_mut().zip(raw) {
+            *d = f64::from(s);
+        }
+        Ok(emit)
+    }
+
+    /// Applies the root transform to `raw_buf`, writing `feat_buf`.
+    fn features_from_raw(&mut self) {
+        match self.manifest.root_transform {
+            RootTransform::None => self.feat_buf.copy_from_slice(&self.raw_buf),
+            RootTransform::HeadingFrameVelocityHeightRot6d => {
+                let p = [self.raw_buf[0], self.raw_buf[1], self.raw_buf[2]];
+                let r = [self.raw_buf[3], self.raw_buf[4], self.raw_buf[5]];
+                let root = root_features(p, r, self.prev_pos);
+                self.prev_pos = Some(p);
+                self.feat_buf[..10].copy_from_slice(&root);
+                self.feat_buf[10..].copy_from_slice(&self.raw_buf[6..]);
+            }
+        }
+    }
+}
+
+/// Rotation matrix of an exponential map (Rodrigues), row-major.
+pub fn rodrigues(r: [f64; 3]) -> [[f64; 3]; 3] {
+    let theta = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+    let skew = |k: [f64; 3]| [[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]];
+    let mut a = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    if theta < 1e-8 {
+        let s = skew(r);
+        for i in 0..3 {
+            for j in 0..3 {
+                a[i][j] += s[i][j];
+            }
+        }
+        return a;
+    }
+    let k = [r[0] / theta, r[1] / theta, r[2] / theta];
+    let s = skew(k);
+    let (sn, cs) = theta.sin_cos();
+    for i in 0..3 {
+        for j in 0..3 {
+            let s2: f64 = (0..3).map(|l| s[i][l] * s[l][j]).sum();
+            a[i][j] += sn * s[i][j] + (1.0 - cs) * s2;
+        }
+    }
+    a
+}
+
+/// The 10 heading-invariant root channels (manifest `heading_frame_velocity_height_rot6d`):
+/// velocity in the heading frame `u_x`, vertical velocity `v_y`, `u_z`, height `p_y`, and the
+/// first two columns of the heading-free orientation `Q = H R` (column-major).
+///
+/// `R = rodrigues(r)ᵀ` is the body orientation in the world; the heading is the yaw of its third
+/// column; `H` rotates by minus that yaw about Y. `prev` is the previous model frame's root
+/// position (`None` at the start of a stream: velocity 0).
+pub fn root_features(p: [f64; 3], r: [f64; 3], prev: Option<[f64; 3]>) -> [f64; 10] {
+    let a = rodrigues(r);
+    // R = Aᵀ.
+    let rm = |i: usize, j: usize| a[j][i];
+    let yaw = rm(0, 2).atan2(rm(2, 2));
+    let (s, c) = yaw.sin_cos();
+    let h = [[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]];
+    let v = match prev {
+        Some(q) => [p[0] - q[0], p[1] - q[1], p[2] - q[2]],
+        None => [0.0; 3],
+    };
+    let u: Vec<f64> = (0..3).map(|i| (0..3).map(|j| h[i][j] * v[j]).sum()).collect();
+    let q = |i: usize, j: usize| -> f64 { (0..3).map(|l| h[i][l] * rm(l, j)).sum() };
+    [u[0], v[1], u[2], p[1], q(0, 0), q(1, 0), q(2, 0), q(0, 1), q(1, 1), q(2, 1)]
+}
+
+/// Where a window sits in the input, in source frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpan {
+    /// Index of the window in its stream (0, 1, 2, ...).
+    pub index: u64,
+    /// First source frame the window covers.
+    pub first_frame: FrameIndex,
+    /// Last source frame the window covers (inclusive): the window is known once it arrives.
+    pub last_frame: FrameIndex,
+}
+
+/// Ring buffer of the last `T_e` model frames; emits a window every `hop` model frames.
+#[derive(Debug, Clone)]
+pub struct Windower {
+    t_e: usize,
+    channels: usize,
+    hop: usize,
+    ring: Vec<f32>,
+    /// Model frames pushed so far.
+    pushed: u64,
+    windows: u64,
+}
+
+impl Windower {
+    /// A windower for windows of `t_e` frames of `channels` values, every `hop` frames.
+    pub fn new(t_e: usize, channels: usize, hop: usize) -> Result<Windower> {
+        if hop == 0 || t_e == 0 || channels == 0 {
+            return Err(Error::Param {
+                name: "hop",
+                message: format!(
+                    "hop, window length and channels must be positive (got {hop}, {t_e}, {channels})"
+                ),
+            });
+        }
+        Ok(Windower { t_e, channels, hop, ring: vec![0.0; t_e * channels], pushed: 0, windows: 0 })
+    }
+
+    /// Window length in model frames.
+    pub fn len(&self) -> usize {
+        self.t_e
+    }
+
+    /// Always false: a windower holds at least one frame slot.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Pushes one model frame. When a window completes, copies it (oldest frame first,
+    /// `T_e * C` values) into `out` and returns the index of its first model frame.
+    pub fn push(&mut self, frame: &[f32], out: &mut [f32]) -> Result<Option<u64>> {
+        if frame.len() != self.channels || out.len() != self.t_e * self.channels {
+            return Err(Error::Param {
+                name: "frame",
+                message: format!(
+                    "frame of {} values and window buffer of {}; expected {} and {}",
+                    frame.len(),
+                    out.len(),
+                    self.channels,
+                    self.t_e * self.channels
+                ),
+            });
+        }
+        let slot = (self.pushed % self.t_e as u64) as usize;
+        self.ring[slot * self.channels..(slot + 1) * self.channels].copy_from_slice(frame);
+        self.pushed += 1;
+        let t_e = self.t_e as u64;
+        if self.pushed < t_e || (self.pushed - t_e) % self.hop as u64 != 0 {
+            return Ok(None);
+        }
+        // The oldest frame sits in the slot that will be written next.
+        let start = (self.pushed % t_e) as usize;
+        let c = self.channels;
+        let tail = (self.t_e - start) * c;
+        out[..tail].copy_from_slice(&self.ring[start * c..]);
+        out[tail..].copy_from_slice(&self.ring[..start * c]);
+        self.windows += 1;
+        Ok(Some(self.pushed - t_e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windower_emits_every_hop_in_order() {
+        let mut w = Windower::new(3, 1, 2).expect("valid");
+        let mut out = [0.0; 3];
+        let mut got = Vec::new();
+        for i in 0..8 {
+            if let Some(first) = w.push(&[i as f32], &mut out).expect("push") {
+                got.push((first, out));
+            }
+        }
+        assert_eq!(got, vec![(0, [0.0, 1.0, 2.0]), (2, [2.0, 3.0, 4.0]), (4, [4.0, 5.0, 6.0])]);
+        assert!(Windower::new(3, 1, 0).is_err());
+        assert!(w.push(&[0.0, 1.0], &mut out).is_err());
+    }
+
+    #[test]
+    fn rodrigues_rotates_about_the_axis() {
+        let a = rodrigues([0.0, 0.0, std::f64::consts::FRAC_PI_2]);
+        // x -> y for +90 degrees about z.
+        assert!((a[1][0] - 1.0).abs() < 1e-12 && a[0][0].abs() < 1e-12);
+        let id = rodrigues([0.0; 3]);
+        assert_eq!(id, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    }
+
+    #[test]
+    fn root_features_ignore_heading() {
+        // The same step forward taken facing two different headings gives the same features.
+        let step = |yaw: f64| {
+            let r = [0.0, -yaw, 0.0]; // R = Aᵀ = rotation by +yaw about Y
+            let (s, c) = yaw.sin_cos();
+            let fwd = [s, 0.0, c];
+            root_features([fwd[0], 1.0, fwd[2]], r, Some([0.0, 1.0, 0.0]))
+        };
+        let a = step(0.3);
+        let b = step(-2.0);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-9, "{a:?} vs {b:?}");
+        }
+        assert!((a[2] - 1.0).abs() < 1e-9, "forward velocity on z: {a:?}");
+    }
+}
