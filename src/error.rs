@@ -63,6 +63,16 @@ pub enum Error {
         found: String,
     },
 
+    /// The ONNX Runtime library or a model session failed (missing or wrong-version library,
+    /// corrupt model, failed inference).
+    #[error("{context}: {message}")]
+    Runtime {
+        /// What was being done, naming the file involved.
+        context: String,
+        /// What ONNX Runtime (or the check around it) said.
+        message: String,
+    },
+
     /// A caller passed a parameter outside its valid range.
     #[error("invalid parameter {name}: {message}")]
     Param {

@@ -31,6 +31,8 @@
 #![warn(missing_docs)]
 
 pub mod basis;
+pub mod embed;
+pub mod engine;
 pub mod error;
 pub mod features;
 pub mod ingest;

@@ -1,0 +1,81 @@
+//! Running the Seq2Seq model on windows. [`Embedder`] is the one trait the engine sees; the
+//! ONNX Runtime implementation lives in [`ort`](self::ort) (the only file importing `ort`,
+//! behind the `ort` feature), so the rest of the crate builds and tests without the runtime.
+
+#[cfg(feature = "ort")]
+pub mod ort;
+
+use crate::error::Result;
+
+/// Encoder and decoder hidden states for a batch of windows, written into caller buffers.
+pub trait Embedder: Send {
+    /// Runs `batch` windows (each `T_e * C` values, contiguous, oldest frame first) and writes
+    /// the encoder states `[batch, T_e, N]` into `encoder` and the decoder states
+    /// `[batch, T_d, N]` into `decoder` (both resized as needed).
+    fn run(
+        &mut self,
+        windows: &[f32],
+        batch: usize,
+        encoder: &mut Vec<f32>,
+        decoder: &mut Vec<f32>,
+    ) -> Result<()>;
+}
+
+/// How a window's projected decoder trajectory (`T_d x k`) is summarised into one embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Summary {
+    /// The mean of the projected decoder states (`k` values).
+    #[default]
+    Mean,
+    /// The first projected decoder state (`k` values).
+    First,
+    /// The last projected decoder state (`k` values).
+    Last,
+    /// The whole projected trajectory, flattened (`T_d * k` values).
+    Trajectory,
+}
+
+impl Summary {
+    /// Length of the summary for `t_d` states of `k` modes.
+    pub fn len(self, t_d: usize, k: usize) -> usize {
+        match self {
+            Summary::Trajectory => t_d * k,
+            _ => k,
+        }
+    }
+
+    /// Writes the summary of `projected` (`t_d * k`, state by state) into `out`.
+    pub fn write(self, projected: &[f32], t_d: usize, k: usize, out: &mut [f32]) {
+        match self {
+            Summary::Mean => {
+                out.fill(0.0);
+                for state in projected.chunks_exact(k) {
+                    for (o, &v) in out.iter_mut().zip(state) {
+                        *o += v;
+                    }
+                }
+                let n = t_d.max(1) as f32;
+                out.iter_mut().for_each(|o| *o /= n);
+            }
+            Summary::First => out.copy_from_slice(&projected[..k]),
+            Summary::Last => out.copy_from_slice(&projected[(t_d - 1) * k..t_d * k]),
+            Summary::Trajectory => out.copy_from_slice(&projected[..t_d * k]),
+        }
+    }
+}
+
+impl std::str::FromStr for Summary {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Summary> {
+        match s {
+            "mean" => Ok(Summary::Mean),
+            "first" => Ok(Summary::First),
+            "last" => Ok(Summary::Last),
+            "trajectory" => Ok(Summary::Trajectory),
+            other => Err(crate::Error::Param {
+                name: "summary",
+                message: format!("expected mean, first, last or trajectory, got {other:?}"),
+            }),
+        }
+    }
+}
