@@ -284,8 +284,8 @@ impl BvhReader {
                 &self.file,
                 self.line,
                 "text",
-                "printable text",
-                &format!("control byte U+{:04X} at column {} (binary data?)", c as u32, col + 1),
+                "printable text (not binary data)",
+                &format!("control byte U+{:04X} at column {}", c as u32, col + 1),
             );
             return self.fail_header(Err(err));
         }
@@ -464,7 +464,7 @@ impl BvhReader {
             ("JOINT", None) => {
                 return Err(self.err("JOINT", "JOINT inside a ROOT or JOINT block", &name))
             }
-            _ => return Err(self.err("JOINT", "no JOINT inside an End Site", &name)),
+            _ => return Err(self.err("JOINT", "only an OFFSET inside an End Site", &name)),
         }
         self.pending = Some(Pending { name: Some(name), line: self.line });
         Ok(())

@@ -315,7 +315,7 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
         (
             "binary garbage",
             b"HIERARCHY\nROOT \x00\x01\x02\x03\n".to_vec(),
-            vec!["bad.bvh:2:", "text", "printable text", "U+0000"],
+            vec!["bad.bvh:2:", "text", "printable text", "U+0000 at column 6"],
         ),
         (
             "invalid UTF-8",
@@ -330,7 +330,7 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
         (
             "JOINT inside End Site",
             s("HIERARCHY\nROOT a\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\nEnd Site\n{\nJOINT b\n"),
-            vec!["bad.bvh:8:", "JOINT", "no JOINT inside an End Site"],
+            vec!["bad.bvh:8:", "JOINT", "only an OFFSET inside an End Site"],
         ),
         (
             "no channels at all",
