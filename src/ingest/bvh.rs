@@ -882,6 +882,28 @@ mod tests {
     }
 
     #[test]
+    fn several_roots_each_have_no_parent() {
+        let text = "HIERARCHY\nROOT a\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n}\n\
+                    ROOT b\n{\nOFFSET 1 0 0\nCHANNELS 1 Yrotation\n}\nMOTION\nFrames: 1\n\
+                    Frame Time: 1\n5 6\n";
+        let m = parse_bvh(text.as_bytes(), "two.bvh").unwrap();
+        let parents: Vec<_> = m.skeleton.joints.iter().map(|j| j.parent).collect();
+        assert_eq!(parents, [None, None]);
+        assert_eq!(m.frames.row(0).to_vec(), [5.0, 6.0]);
+    }
+
+    #[test]
+    fn channels_in_end_site_are_rejected() {
+        let text = "HIERARCHY\nROOT a\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\nEnd Site\n{\n\
+                    CHANNELS 1 Xrotation\n";
+        let e = parse_bvh(text.as_bytes(), "e.bvh").unwrap_err().to_string();
+        assert!(
+            e.starts_with("e.bvh:8: CHANNELS: expected CHANNELS inside a ROOT or JOINT"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bom_is_skipped() {
         let mut b = "\u{feff}".as_bytes().to_vec();
         b.extend_from_slice(SIMPLE.as_bytes());
