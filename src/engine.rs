@@ -36,14 +36,17 @@ impl EngineModel {
     /// checked) and, optionally, a basis fitted on that same model.
     pub fn load(manifest_path: &Path, basis_path: Option<&Path>) -> Result<EngineModel> {
         let manifest = Manifest::load(manifest_path)?;
-        let bytes = std::fs::read(&manifest.onnx_path).map_err(|e| Error::io(&manifest.onnx_path, e))?;
+        let bytes =
+            std::fs::read(&manifest.onnx_path).map_err(|e| Error::io(&manifest.onnx_path, e))?;
         let got = sha256_hex(&bytes);
         if got != manifest.onnx_sha256 {
             return Err(Error::Shape {
                 file: manifest.onnx_path.display().to_string(),
                 field: "sha256".to_owned(),
                 expected: format!("{} (from {})", manifest.onnx_sha256, manifest.path.display()),
-                found: format!("{got}: the ONNX file is corrupt or not the one the manifest describes"),
+                found: format!(
+                    "{got}: the ONNX file is corrupt or not the one the manifest describes"
+                ),
             });
         }
         let basis = match basis_path {
@@ -146,7 +149,12 @@ pub struct Engine<E: Embedder> {
 
 impl<E: Embedder> Engine<E> {
     /// A new stream at `input_fps` frames per second.
-    pub fn new(model: EngineModel, embedder: E, input_fps: f64, config: EngineConfig) -> Result<Self> {
+    pub fn new(
+        model: EngineModel,
+        embedder: E,
+        input_fps: f64,
+        config: EngineConfig,
+    ) -> Result<Self> {
         if config.batch == 0 {
             return Err(Error::Param { name: "batch", message: "must be at least 1".to_owned() });
         }
@@ -212,7 +220,10 @@ impl<E: Embedder> Engine<E> {
     }
 
     /// Runs any windows still pending (call at the end of a stream or when falling behind).
-    pub fn flush_states(&mut self, sink: &mut dyn FnMut(WindowStates<'_>) -> Result<()>) -> Result<()> {
+    pub fn flush_states(
+        &mut self,
+        sink: &mut dyn FnMut(WindowStates<'_>) -> Result<()>,
+    ) -> Result<()> {
         if !self.pending_spans.is_empty() {
             self.run_pending(sink)?;
         }

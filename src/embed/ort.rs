@@ -23,8 +23,9 @@ use crate::model::Manifest;
 /// The ONNX Runtime version the project pins (the PyPI wheel `onnxruntime==1.31.1`).
 pub const RUNTIME_VERSION: &str = "1.31.1";
 
-static ENVIRONMENT: OnceLock<std::result::Result<(PathBuf, ort::environment::Environment), String>> =
-    OnceLock::new();
+static ENVIRONMENT: OnceLock<
+    std::result::Result<(PathBuf, ort::environment::Environment), String>,
+> = OnceLock::new();
 
 /// Finds the runtime library following the documented order; `explicit` is the caller's path.
 pub fn find_runtime(explicit: Option<&Path>) -> Result<PathBuf> {
@@ -80,9 +81,9 @@ fn venv_runtime(venv: &Path) -> Option<PathBuf> {
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib")
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib"
+                })
             })
             .collect();
         found.sort();
@@ -117,10 +118,9 @@ pub fn init_runtime(lib: &Path) -> Result<PathBuf> {
 fn environment() -> Result<&'static ort::environment::Environment> {
     match ENVIRONMENT.get() {
         Some(Ok((_, env))) => Ok(env),
-        Some(Err(m)) => Err(Error::Runtime {
-            context: "ONNX Runtime".to_owned(),
-            message: m.clone(),
-        }),
+        Some(Err(m)) => {
+            Err(Error::Runtime { context: "ONNX Runtime".to_owned(), message: m.clone() })
+        }
         None => Err(Error::Runtime {
             context: "ONNX Runtime".to_owned(),
             message: "not loaded: call init_runtime first".to_owned(),

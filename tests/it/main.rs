@@ -5,4 +5,5 @@ mod common;
 
 mod asf_amc;
 mod bvh;
+mod embed;
 mod features;

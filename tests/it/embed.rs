@@ -1,0 +1,219 @@
+//! Embedding: the Rust input transform and ONNX inference against the Python golden file of the
+//! tiny fixture model, streaming == batch, and the error cases. Needs the ONNX Runtime library
+//! (`scripts/setup.sh` installs it into `.venv`; `MOTIONSEG_ORT_LIB` overrides).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use motionseg::basis::{Modes, PodBasis};
+use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
+use motionseg::embed::{Embedder, Summary};
+use motionseg::engine::{Engine, EngineConfig, EngineModel};
+use motionseg::ingest::npy::read_npy;
+use motionseg::model::Manifest;
+use motionseg::window::{root_features, FrameTransform};
+use ndarray::{s, Array2};
+use serde_json::Value;
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn runtime() {
+    let lib = find_runtime(None).expect("ONNX Runtime library (run scripts/setup.sh)");
+    init_runtime(&lib).expect("load ONNX Runtime");
+}
+
+fn golden() -> Value {
+    let text = std::fs::read_to_string(repo("models/fixture_tiny.golden.json")).expect("golden");
+    serde_json::from_str(&text).expect("golden JSON")
+}
+
+fn rows(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            r.as_array().expect("row").iter().map(|x| x.as_f64().expect("num") as f32).collect()
+        })
+        .collect()
+}
+
+fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "row counts");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "row lengths");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn transform_matches_python_golden() {
+    let g = golden();
+    let manifest = Arc::new(Manifest::load(&repo("models/fixture_tiny.json")).expect("manifest"));
+    let raw = rows(&g["raw"]);
+    let want_features = rows(&g["features"]);
+    let want_input = rows(&g["model_input"]);
+    let mut t = FrameTransform::new(manifest.clone(), 120.0).expect("transform");
+    let mut out = vec![0.0; manifest.input_channels()];
+    let mut got = Vec::new();
+    let mut prev = None;
+    let mut got_root = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        if t.push(r, &mut out).expect("push") {
+            got.push(out.clone());
+        }
+        if i % 4 == 0 {
+            let p = [r[0] as f64, r[1] as f64, r[2] as f64];
+            let f = root_features(p, [r[3] as f64, r[4] as f64, r[5] as f64], prev);
+            prev = Some(p);
+            got_root.push(f.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        }
+    }
+    let want_root: Vec<Vec<f32>> = want_features.iter().map(|r| r[..10].to_vec()).collect();
+    let d_root = max_diff(&got_root, &want_root);
+    assert!(d_root < 1e-4, "root features differ from Python by {d_root}");
+    let d = max_diff(&got, &want_input);
+    assert!(d < 1e-4, "model input differs from Python by {d}");
+}
+
+#[test]
+fn onnx_states_match_python_golden() {
+    runtime();
+    let g = golden();
+    let manifest = Manifest::load(&repo("models/fixture_tiny.json")).expect("manifest");
+    let bytes = std::fs::read(&manifest.onnx_path).expect("onnx");
+    let mut e = OrtEmbedder::new(&bytes, &manifest, 1).expect("session");
+    let input = rows(&g["model_input"]);
+    let window: Vec<f32> = input[..manifest.t_e].concat();
+    let (mut enc, mut dec) = (Vec::new(), Vec::new());
+    e.run(&window, 1, &mut enc, &mut dec).expect("run");
+    let n = manifest.state_dim;
+    let got_enc: Vec<Vec<f32>> = enc.chunks(n).map(<[f32]>::to_vec).collect();
+    let got_dec: Vec<Vec<f32>> = dec.chunks(n).map(<[f32]>::to_vec).collect();
+    let de = max_diff(&got_enc, &rows(&g["encoder_states"]));
+    let dd = max_diff(&got_dec, &rows(&g["decoder_states"]));
+    assert!(de < 1e-5 && dd < 1e-5, "encoder {de}, decoder {dd}");
+    // Batching must not change a window's states.
+    let two = [window.clone(), window].concat();
+    let (mut enc2, mut dec2) = (Vec::new(), Vec::new());
+    e.run(&two, 2, &mut enc2, &mut dec2).expect("run batch");
+    assert_eq!(dec2.len(), 2 * dec.len());
+    let d2 = dec.iter().zip(&dec2[dec.len()..]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(d2 < 1e-5, "batched decoder states differ by {d2}");
+}
+
+/// Fits a basis on the fixture model's states over part of a real take.
+fn fixture_model_with_basis(frames: &Array2<f32>) -> EngineModel {
+    let model = EngineModel::load(&repo("models/fixture_tiny.json"), None).expect("model");
+    let m = model.manifest().clone();
+    let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+    let mut engine = Engine::new(
+        model.clone(),
+        emb,
+        120.0,
+        EngineConfig { hop: 2, batch: 32, ..Default::default() },
+    )
+    .expect("engine");
+    let mut states: Vec<f32> = Vec::new();
+    let mut sink = |w: motionseg::engine::WindowStates<'_>| {
+        states.extend_from_slice(w.encoder);
+        states.extend_from_slice(w.decoder);
+        Ok(())
+    };
+    for row in frames.rows() {
+        engine.push_frame_states(&row.to_vec(), &mut sink).expect("push");
+    }
+    engine.flush_states(&mut sink).expect("flush");
+    let s =
+        Array2::from_shape_vec((states.len() / m.state_dim, m.state_dim), states).expect("shape");
+    let basis = PodBasis::fit(s.view(), Modes::Energy(0.99), &m.onnx_sha256).expect("fit");
+    model.with_basis(basis).expect("basis")
+}
+
+#[test]
+fn streaming_equals_batch_on_a_real_take() {
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..1200, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    let m = model.manifest().clone();
+    let run = |batch: usize, chunked: bool| {
+        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+        let cfg = EngineConfig { hop: 3, batch, summary: Summary::Trajectory };
+        let mut engine = Engine::new(model.clone(), emb, 120.0, cfg).expect("engine");
+        if chunked {
+            let mut out = Vec::new();
+            for row in frames.rows() {
+                engine.push_frame(&row.to_vec(), &mut out).expect("push");
+            }
+            engine.flush(&mut out).expect("flush");
+            out
+        } else {
+            engine.embed_all(frames.view()).expect("batch")
+        }
+    };
+    let stream = run(1, true);
+    let batch = run(64, false);
+    // 1200 frames at 120 fps -> 300 model frames; windows of 10 every 3 -> 97 windows.
+    assert_eq!(stream.len(), 97);
+    assert_eq!(batch.len(), stream.len());
+    for (a, b) in stream.iter().zip(&batch) {
+        assert_eq!(a.span, b.span);
+        let d = a.values.iter().zip(&b.values).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(d <= 1e-5, "window {} differs by {d}", a.span.index);
+    }
+    // Windows at stream start and end: first covers source frames 0..=36, hop 3 model frames = 12 source frames.
+    assert_eq!((stream[0].span.first_frame, stream[0].span.last_frame), (0, 36));
+    assert_eq!(stream[1].span.first_frame, 12);
+    let last = stream.last().expect("windows");
+    assert_eq!((last.span.first_frame, last.span.last_frame), (96 * 12, 96 * 12 + 36));
+}
+
+fn common_data(rel: &str) -> PathBuf {
+    crate::common::data(rel)
+}
+
+#[test]
+fn model_and_input_errors_are_clear() {
+    let dir = std::env::temp_dir().join(format!("motionseg-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A corrupt ONNX file: the sha256 in the manifest catches it before ONNX Runtime sees it.
+    std::fs::copy(repo("models/fixture_tiny.json"), dir.join("m.json")).expect("copy");
+    std::fs::write(dir.join("fixture_tiny.onnx"), b"not an onnx file").expect("write");
+    let e = EngineModel::load(&dir.join("m.json"), None).unwrap_err().to_string();
+    assert!(e.contains("fixture_tiny.onnx: sha256"), "{e}");
+    // A manifest whose normalisation does not fit its channels.
+    let text = std::fs::read_to_string(repo("models/fixture_tiny.json")).expect("read");
+    let mut v: Value = serde_json::from_str(&text).expect("json");
+    v["normalisation"]["std"][3] = Value::from(0.0);
+    std::fs::write(dir.join("bad.json"), v.to_string()).expect("write");
+    let e = Manifest::load(&dir.join("bad.json")).unwrap_err().to_string();
+    assert!(e.contains("bad.json: normalisation.std[3]"), "{e}");
+    std::fs::write(dir.join("trunc.json"), &text[..text.len() / 2]).expect("write");
+    let e = Manifest::load(&dir.join("trunc.json")).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:", dir.join("trunc.json").display())), "{e}");
+    // An input with the wrong channel count or joints.
+    let m = Manifest::load(&repo("models/fixture_tiny.json")).expect("manifest");
+    let e = m.check_input("take.bvh", 60, &[]).unwrap_err().to_string();
+    assert!(e.contains("take.bvh: channels: expected 96"), "{e}");
+    let mut joints = m.raw_joints.clone();
+    joints[2] = "LeftUpLeg".to_owned();
+    let e = m.check_input("take.bvh", 96, &joints).unwrap_err().to_string();
+    assert!(e.contains("joint 2") && e.contains("lfemur"), "{e}");
+    // A basis fitted on another model.
+    let s = Array2::from_shape_fn((8, m.state_dim), |(i, j)| ((i * 7 + j * 3) % 5) as f32);
+    let other = PodBasis::fit(s.view(), Modes::Count(2), &"0".repeat(64)).expect("fit");
+    other.save(&dir.join("basis.json")).expect("save");
+    let e = EngineModel::load(&repo("models/fixture_tiny.json"), Some(&dir.join("basis.json")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("basis.json: model_sha256"), "{e}");
+    // A missing runtime library named explicitly.
+    let e = find_runtime(Some(&dir.join("libonnxruntime.so.9"))).unwrap_err().to_string();
+    assert!(e.contains("libonnxruntime.so.9 does not exist"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
