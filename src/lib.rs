@@ -36,7 +36,9 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod ingest;
+pub mod labels;
 pub mod model;
+pub mod plot;
 pub mod types;
 pub mod window;
 

@@ -7,9 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use motionseg::basis::{modes_for_energy, Modes, PodBasis};
+use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
+use motionseg::embed::Summary;
+use motionseg::engine::{Engine, EngineConfig, EngineModel, WindowStates};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::{self, Input, LoadOptions};
+use motionseg::plot::{trajectories_svg, Colouring};
 use motionseg::{Channel, Motion, Skeleton};
+use ndarray::Array2;
 
 /// Streaming unsupervised action segmentation of human motion capture.
 #[derive(Debug, Parser)]
@@ -26,7 +32,95 @@ struct Cli {
 enum Command {
     /// Summarise a motion file: skeleton, frame count, frame rate, channel layout.
     Inspect(InspectArgs),
+    /// Fit the frozen POD basis: run the model over calibration takes, stack encoder and decoder
+    /// states, take the thin SVD, report singular values and mode counts, save the basis.
+    FitBasis(FitBasisArgs),
+    /// Write per-window embeddings (projected decoder states) of a take, optionally the PC3 picture.
+    Embed(EmbedArgs),
 }
+
+/// Where the model and the ONNX Runtime library come from.
+#[derive(Debug, clap::Args)]
+struct ModelArgs {
+    /// Model manifest (JSON beside the ONNX file).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: PathBuf,
+    /// ONNX Runtime library (else $MOTIONSEG_ORT_LIB, $ORT_DYLIB_PATH, then .venv from scripts/setup.sh).
+    #[arg(long, value_name = "LIB")]
+    ort_lib: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+/// Input file options shared by commands that read takes.
+#[derive(Debug, Clone, clap::Args)]
+struct InputArgs {
+    /// ASF skeleton for AMC files.
+    #[arg(long, value_name = "SKELETON")]
+    asf: Option<PathBuf>,
+    /// Frame rate of NPY/CSV inputs.
+    #[arg(long)]
+    fps: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct FitBasisArgs {
+    /// Calibration takes (.amc with --asf, .bvh, .npy/.csv with --fps).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Where to save the basis.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Keep the fewest modes reaching this fraction of singular-value energy.
+    #[arg(long, default_value_t = 0.99, conflicts_with = "modes")]
+    energy: f64,
+    /// Keep exactly this many modes instead.
+    #[arg(long)]
+    modes: Option<usize>,
+    /// Model frames between calibration windows.
+    #[arg(long, default_value_t = 4)]
+    hop: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct EmbedArgs {
+    /// The take (.amc with --asf, .bvh, .npy/.csv with --fps).
+    file: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Frozen POD basis fitted on this model.
+    #[arg(long, default_value = DEFAULT_BASIS)]
+    basis: PathBuf,
+    /// Model frames between windows.
+    #[arg(long, default_value_t = 1)]
+    hop: usize,
+    /// Windows per model call.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Per-window summary of the projected decoder states: mean, first, last or trajectory.
+    #[arg(long, default_value = "mean")]
+    summary: String,
+    /// Embeddings [windows, dim] as .npy; frame indices go to the same name with .frames.csv.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Draw the decoder trajectories on the first three POD modes (SVG).
+    #[arg(long, value_name = "OUT.svg")]
+    plot: Option<PathBuf>,
+    /// Colour the plot by these ground-truth segments (CSV start,end,label) instead of by time.
+    #[arg(long, value_name = "LABELS.csv")]
+    labels: Option<PathBuf>,
+}
+
+/// The shipped model and its basis, relative to the repository root.
+const DEFAULT_MODEL: &str = "models/default.json";
+const DEFAULT_BASIS: &str = "models/default.basis.json";
 
 #[derive(Debug, clap::Args)]
 struct InspectArgs {
@@ -51,6 +145,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Inspect(args) => inspect(&args),
+        Command::FitBasis(args) => fit_basis(&args),
+        Command::Embed(args) => embed(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -201,4 +297,194 @@ fn describe_matrix(out: &mut String, f: &FeatureMatrix) {
         .count();
     let _ =
         writeln!(out, "channels    {} ({} constant over the take)", f.channel_count(), constant);
+}
+
+/// A relative default path is tried from the current directory, then from the source checkout
+/// the binary was built from, so `cargo run` works from anywhere inside the repository.
+fn resolve(path: &Path) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.to_owned();
+    }
+    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if in_repo.exists() {
+        in_repo
+    } else {
+        path.to_owned()
+    }
+}
+
+/// A take as raw canonical frames `[frames, channels]`, its frame rate and joint names.
+struct Take {
+    name: String,
+    frames: Array2<f32>,
+    fps: f64,
+    joints: Vec<String>,
+}
+
+fn read_take(file: &Path, input: &InputArgs) -> anyhow::Result<Take> {
+    let opts = LoadOptions { asf: input.asf.as_deref(), fps: input.fps };
+    let name = file.display().to_string();
+    match ingest::load(file, &opts)? {
+        Input::Motion(m) => {
+            let f = motion_features(&m)?;
+            Ok(Take { name, frames: f.data, fps: m.fps(), joints: f.joints })
+        }
+        Input::Features(f) => {
+            let fps = f.frame_time_s.map(|t| 1.0 / t).ok_or_else(|| {
+                anyhow::anyhow!("{name}: an NPY/CSV input needs its frame rate: pass --fps")
+            })?;
+            Ok(Take { name, frames: f.data, fps, joints: Vec::new() })
+        }
+    }
+}
+
+fn load_model(args: &ModelArgs, basis: Option<&Path>) -> anyhow::Result<EngineModel> {
+    let lib = find_runtime(args.ort_lib.as_deref())?;
+    init_runtime(&lib)?;
+    let basis = basis.map(resolve);
+    Ok(EngineModel::load(&resolve(&args.model), basis.as_deref())?)
+}
+
+fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} frames ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+fn fit_basis(args: &FitBasisArgs) -> anyhow::Result<()> {
+    let model = load_model(&args.model, None)?;
+    let m = model.manifest().clone();
+    let mut states: Vec<f32> = Vec::new();
+    let mut windows = 0usize;
+    for file in &args.files {
+        let take = read_take(file, &args.input)?;
+        m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
+        let emb = OrtEmbedder::new(model.model_bytes(), &m, args.model.threads)?;
+        let cfg = EngineConfig { hop: args.hop, batch: 64, summary: Summary::Mean };
+        let mut engine = Engine::new(model.clone(), emb, take.fps, cfg)?;
+        let bar = progress(take.frames.nrows() as u64, "fit-basis");
+        let mut sink = |w: WindowStates<'_>| {
+            states.extend_from_slice(w.encoder);
+            states.extend_from_slice(w.decoder);
+            windows += 1;
+            Ok(())
+        };
+        for (i, row) in take.frames.rows().into_iter().enumerate() {
+            engine.push_frame_states(&row.to_vec(), &mut sink)?;
+            if i % 256 == 0 {
+                bar.set_position(i as u64);
+            }
+        }
+        engine.flush_states(&mut sink)?;
+        bar.finish_and_clear();
+        eprintln!("{}: {} frames", take.name, take.frames.nrows());
+    }
+    let rows = states.len() / m.state_dim;
+    let s = Array2::from_shape_vec((rows, m.state_dim), states)?;
+    let modes = match args.modes {
+        Some(k) => Modes::Count(k),
+        None => Modes::Energy(args.energy),
+    };
+    let basis = PodBasis::fit(s.view(), modes, &m.onnx_sha256)?;
+    let sv = basis.singular_values();
+    println!("state matrix S: {rows} states x {} (N) from {windows} windows", m.state_dim);
+    let shown: Vec<String> = sv.iter().take(12).map(|v| format!("{v:.3}")).collect();
+    println!("singular values (first {} of {}): {}", shown.len(), sv.len(), shown.join(" "));
+    println!(
+        "modes for 90 % energy: {}; for 99 %: {}; kept: {}",
+        modes_for_energy(sv, 0.90),
+        modes_for_energy(sv, 0.99),
+        basis.modes()
+    );
+    basis.save(&args.out)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
+    let summary: Summary = args.summary.parse()?;
+    let model = load_model(&args.model, Some(&args.basis))?;
+    let m = model.manifest().clone();
+    let take = read_take(&args.file, &args.input)?;
+    m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
+    let emb = OrtEmbedder::new(model.model_bytes(), &m, args.model.threads)?;
+    // Trajectories are kept whole so that the picture and any summary come from one run.
+    let cfg = EngineConfig { hop: args.hop, batch: args.batch, summary: Summary::Trajectory };
+    let mut engine = Engine::new(model.clone(), emb, take.fps, cfg)?;
+    let bar = progress(take.frames.nrows() as u64, "embed");
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    for (i, row) in take.frames.rows().into_iter().enumerate() {
+        engine.push_frame(&row.to_vec(), &mut out)?;
+        if i % 256 == 0 {
+            bar.set_position(i as u64);
+        }
+    }
+    engine.flush(&mut out)?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let k = model.basis().map_or(0, PodBasis::modes);
+    let t_d = m.t_d;
+    let dim = summary.len(t_d, k);
+    let mut matrix = Array2::<f32>::zeros((out.len(), dim));
+    for (mut row, w) in matrix.rows_mut().into_iter().zip(&out) {
+        let mut v = vec![0.0; dim];
+        summary.write(&w.values, t_d, k, &mut v);
+        row.assign(&ndarray::ArrayView1::from(&v));
+    }
+    let duration = take.frames.nrows() as f64 / take.fps;
+    println!(
+        "{}: {} frames ({duration:.1} s) -> {} windows x {dim} ({:?} of {k} POD modes) in {secs:.2} s ({:.0}x real time)",
+        take.name,
+        take.frames.nrows(),
+        out.len(),
+        summary,
+        duration / secs.max(1e-9)
+    );
+    if let Some(path) = &args.out {
+        ingest::npy::write_npy(path, matrix.view())?;
+        let frames_path = path.with_extension("frames.csv");
+        let mut csv = String::from("window,first_frame,last_frame\n");
+        for w in &out {
+            let _ = writeln!(csv, "{},{},{}", w.span.index, w.span.first_frame, w.span.last_frame);
+        }
+        std::fs::write(&frames_path, csv)
+            .with_context(|| format!("writing {}", frames_path.display()))?;
+        println!("wrote {} and {}", path.display(), frames_path.display());
+    }
+    if let Some(plot) = &args.plot {
+        if k < 3 {
+            anyhow::bail!("{}: the basis keeps {k} modes; the PC3 picture needs 3", args.basis.display());
+        }
+        let trajectories: Vec<Vec<[f32; 3]>> = out
+            .iter()
+            .map(|w| w.values.chunks_exact(k).map(|s| [s[0], s[1], s[2]]).collect())
+            .collect();
+        let colouring = match &args.labels {
+            Some(p) => {
+                let segs = motionseg::labels::read_segments(p)?;
+                let (per_frame, names) = motionseg::labels::frame_labels(&segs, take.frames.nrows());
+                let of = out
+                    .iter()
+                    .map(|w| per_frame.get(w.span.last_frame).copied().flatten().unwrap_or(0))
+                    .collect();
+                Colouring::Labels { of, names }
+            }
+            None => Colouring::Time,
+        };
+        let title = format!(
+            "{}: decoder trajectories on POD modes 1-3 ({} windows)",
+            Path::new(&take.name).file_name().and_then(|n| n.to_str()).unwrap_or(&take.name),
+            out.len()
+        );
+        std::fs::write(plot, trajectories_svg(&title, &trajectories, &colouring))
+            .with_context(|| format!("writing {}", plot.display()))?;
+        println!("wrote {}", plot.display());
+    }
+    Ok(())
 }
