@@ -66,7 +66,11 @@ pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
     }
     let width = width.unwrap_or(0);
     if rows == 0 {
-        return Err(Error::invalid(file, None, "no data rows: expected at least one line of numbers"));
+        return Err(Error::invalid(
+            file,
+            None,
+            "no data rows: expected at least one line of numbers",
+        ));
     }
     let data = Array2::from_shape_vec((rows, width), values)
         .map_err(|e| Error::invalid(file, None, format!("internal shape error: {e}")))?;

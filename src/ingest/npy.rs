@@ -21,10 +21,12 @@ pub fn read_npy(path: &Path, fps: Option<f64>) -> Result<FeatureMatrix> {
 pub fn parse_npy(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMatrix> {
     let data: Array2<f32> = match Array2::<f32>::read_npy(Cursor::new(bytes)) {
         Ok(a) => a,
-        Err(ReadNpyError::WrongDescriptor(_)) => match Array2::<f64>::read_npy(Cursor::new(bytes)) {
-            Ok(a) => a.mapv(|v| v as f32),
-            Err(e) => return Err(npy_error(file, e)),
-        },
+        Err(ReadNpyError::WrongDescriptor(_)) => {
+            match Array2::<f64>::read_npy(Cursor::new(bytes)) {
+                Ok(a) => a.mapv(|v| v as f32),
+                Err(e) => return Err(npy_error(file, e)),
+            }
+        }
         Err(e) => return Err(npy_error(file, e)),
     };
     check_matrix(file, data.view())?;
@@ -40,9 +42,10 @@ pub fn parse_npy(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
 
 fn npy_error(file: &str, e: ReadNpyError) -> Error {
     let (expected, found) = match &e {
-        ReadNpyError::WrongNdim(expected, found) => {
-            (format!("a {}-D array [frames, channels]", expected.unwrap_or(2)), format!("{found}-D"))
-        }
+        ReadNpyError::WrongNdim(expected, found) => (
+            format!("a {}-D array [frames, channels]", expected.unwrap_or(2)),
+            format!("{found}-D"),
+        ),
         ReadNpyError::WrongDescriptor(d) => {
             ("dtype float32 or float64".to_owned(), format!("{d:?}"))
         }
