@@ -358,6 +358,7 @@ impl Quat {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail by panicking.
 mod tests {
     use super::*;
     use crate::types::{Channel, Joint};

@@ -681,7 +681,8 @@ pub fn parse_asf(bytes: &[u8], file: &str) -> Result<Skeleton> {
     let mut joints = Vec::with_capacity(bones.len() + 1);
     joints.push(root);
     for (n, mut b) in bones.into_iter().enumerate() {
-        b.parent = parents[n + 1];
+        // `get`: bones declared after :hierarchy have no slot and so no parent.
+        b.parent = parents.get(n + 1).copied().flatten();
         if b.parent.is_none() {
             return Err(Error::invalid(
                 file,
@@ -1010,6 +1011,7 @@ impl AmcReader {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail by panicking.
 mod tests {
     use super::*;
 
@@ -1046,6 +1048,25 @@ mod tests {
         assert_eq!(r.push_line("2").unwrap(), None);
         let e = r.finish().unwrap_err().to_string();
         assert!(e.starts_with("m.amc:5: truncated"), "{e}");
+    }
+
+    #[test]
+    fn bonedata_after_hierarchy_is_an_error_not_a_panic() {
+        let text =
+            ":root\n order TX TY TZ RX RY RZ\n:hierarchy\n begin\n end\n:bonedata\n begin\n \
+                    name a\n direction 1 0 0\n length 1\n end\n";
+        let e = parse_asf(text.as_bytes(), "x.asf").unwrap_err().to_string();
+        assert_eq!(e, "x.asf:7: bone a is not attached to the skeleton in :hierarchy");
+    }
+
+    #[test]
+    fn hierarchy_loop_is_an_error() {
+        let text =
+            ":root\n order TX TY TZ RX RY RZ\n:bonedata\n begin\n name a\n direction 1 0 0\n \
+                    length 1\n end\n begin\n name b\n direction 1 0 0\n length 1\n end\n\
+                    :hierarchy\n begin\n a b\n b a\n end\n";
+        let e = parse_asf(text.as_bytes(), "x.asf").unwrap_err().to_string();
+        assert!(e.contains("parent loop"), "{e}");
     }
 
     #[test]

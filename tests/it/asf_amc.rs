@@ -49,7 +49,9 @@ fn reads_86_asf() {
     assert_eq!(lfemur.limits, [(-160.0, 20.0), (-70.0, 70.0), (-60.0, 70.0)]);
     assert_eq!(lfemur.axis.expect("axis").angles_deg, [0.0, 0.0, 20.0]);
     let off = lfemur.offset;
-    assert!((off[0] - 0.34202 * 7.95556).abs() < 1e-9 && (off[1] + 0.939693 * 7.95556).abs() < 1e-9);
+    assert!(
+        (off[0] - 0.34202 * 7.95556).abs() < 1e-9 && (off[1] + 0.939693 * 7.95556).abs() < 1e-9
+    );
     assert!(s.joints[idx("lhipjoint")].channels.is_empty());
 }
 
@@ -63,9 +65,10 @@ fn reads_86_amc_frame_counts() {
         assert_eq!(m.frame_time_s, DEFAULT_FRAME_TIME_S);
         if name == "86_01" {
             // Frame 1: root 17.3866 18.0959 0.17894 -88.1261 -87.8338 101.641.
-            assert_eq!(m.frames.row(0).as_slice().expect("row")[..6], [
-                17.3866, 18.0959, 0.17894, -88.1261, -87.8338, 101.641
-            ]);
+            assert_eq!(
+                m.frames.row(0).as_slice().expect("row")[..6],
+                [17.3866, 18.0959, 0.17894, -88.1261, -87.8338, 101.641]
+            );
         }
     }
 }
