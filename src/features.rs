@@ -42,8 +42,9 @@
 //! # Continuity near θ = π
 //!
 //! An exponential map is defined up to `r ~ r̂ (θ + 2πk)`. The principal value (θ ≤ π) jumps
-//! when a rotation passes through θ = π: the CMU root does this (86_01 at frames 472, 1215 and
-//! 3108; 86_09 at 541 and 4788), and the oracle files keep those jumps. With
+//! when a rotation passes through θ = π: the CMU root does this (0-based frames 472→473,
+//! 1215→1216 and 3108→3109 of 86_01; 541→542 and 4788→4789 of 86_09; no other joint of those
+//! takes comes near π), and the oracle files keep those jumps. With
 //! [`FeatureOptions::continuous`] set, each joint's exp-map is instead the equivalent closest to
 //! the same joint's value on the previous frame, so the sequence stays continuous. It is off by
 //! default so that the default output reproduces the oracle; turn it on for models trained on

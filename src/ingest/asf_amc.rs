@@ -13,7 +13,7 @@
 //! [`Joint::parent`], not the index order, when walking the tree. A bone's
 //! [`Joint::offset`] is `direction * length` in file units, and
 //! [`Skeleton::metres_per_unit`] is `(1 / length) * 2.54 / 100` (CMU FAQ: the ASF lengths are
-//! inches scaled by the `:units length` factor). The root's [`Joint::axis`] holds its
+//! inches scaled by the `:units length` factor; `None` when `:units` gives no `length`). The root's [`Joint::axis`] holds its
 //! `orientation` angles in its `axis` order, so every joint of an ASF skeleton has `Some` axis.
 //!
 //! # AMC
