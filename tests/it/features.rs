@@ -60,3 +60,30 @@ fn continuous_option_removes_root_flips() {
     assert_eq!(jumps(&FeatureOptions::default()), 3);
     assert_eq!(jumps(&FeatureOptions { continuous: true, ..Default::default() }), 0);
 }
+
+#[test]
+fn streaming_extraction_equals_batch() {
+    use motionseg::features::FeatureExtractor;
+    use motionseg::ingest::asf_amc::AmcReader;
+
+    let skeleton = read_asf(&data("cmu/86/86.asf")).expect("asf");
+    let path = data("cmu/86/86_09.amc");
+    let motion = read_amc(&path, &skeleton).expect("amc");
+    let opts = FeatureOptions { continuous: true, ..Default::default() };
+    let batch = motion_features_with(&motion, &opts).expect("features");
+    // A live source: lines in, one feature row out per completed frame, into a reused buffer.
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut reader = AmcReader::new(&skeleton, "live");
+    let mut ex = FeatureExtractor::new(&skeleton, "live", &opts);
+    let mut row = vec![0.0f32; ex.width()];
+    let mut n = 0;
+    for line in text.lines() {
+        if let Some(frame) = reader.push_line(line).expect("line") {
+            ex.extract_into(&frame, &mut row).expect("frame");
+            assert_eq!(row.as_slice(), batch.data.row(n).as_slice().expect("row"), "frame {n}");
+            n += 1;
+        }
+    }
+    reader.finish().expect("complete");
+    assert_eq!(n, batch.frame_count());
+}
