@@ -89,8 +89,8 @@ pub fn parse_amc_with_frame_time(
     let mut rows = 0usize;
     for (i, line) in Lines::new(bytes).enumerate() {
         let text = line_str(line, file, i + 1)?;
-        if let Some(frame) = reader.push_line(text)? {
-            values.extend_from_slice(&frame);
+        if reader.push_line_in_place(text)? {
+            values.extend_from_slice(reader.last_frame());
             rows += 1;
         }
     }
@@ -818,14 +818,21 @@ impl AmcReader {
     }
 
     /// Feeds the next line (with or without its line end). Returns the frame it completes, if
-    /// any.
+    /// any, as a fresh vector; [`AmcReader::push_line_in_place`] avoids that allocation.
     pub fn push_line(&mut self, line: &str) -> Result<Option<Vec<f64>>> {
+        Ok(self.push_line_in_place(line)?.then(|| self.current.clone()))
+    }
+
+    /// Feeds the next line; returns `true` when it completes a frame, whose values
+    /// [`AmcReader::last_frame`] then gives until the next line is pushed. Allocates nothing
+    /// unless the line is an error.
+    pub fn push_line_in_place(&mut self, line: &str) -> Result<bool> {
         self.line += 1;
         let file = self.file.as_str();
         let line_no = self.line;
         let text = line.trim();
         if text.is_empty() || text.starts_with('#') {
-            return Ok(None);
+            return Ok(false);
         }
         if text.starts_with(':') {
             if self.frame_number.is_some() || self.frames_done > 0 {
@@ -851,10 +858,10 @@ impl AmcReader {
                     ))
                 }
             }
-            return Ok(None);
+            return Ok(false);
         }
         let mut toks = text.split_whitespace();
-        let Some(first) = toks.next() else { return Ok(None) };
+        let Some(first) = toks.next() else { return Ok(false) };
         if first.bytes().all(|b| b.is_ascii_digit()) {
             // A frame number line.
             if toks.next().is_some() {
@@ -894,9 +901,9 @@ impl AmcReader {
             self.seen_count = 0;
             if self.required_count == 0 {
                 // A skeleton without channels: the frame number alone is the whole frame.
-                return Ok(Some(self.complete_frame()));
+                return Ok(self.complete_frame());
             }
-            return Ok(None);
+            return Ok(false);
         }
         let Some(&(col, n, j)) = self.bones.get(first) else {
             return Err(Error::parse(
@@ -967,9 +974,9 @@ impl AmcReader {
             self.seen_count += 1;
         }
         if self.seen_count == self.required_count {
-            return Ok(Some(self.complete_frame()));
+            return Ok(self.complete_frame());
         }
-        Ok(None)
+        Ok(false)
     }
 
     /// Call at end of input: fails if a frame was started but not completed.
@@ -989,11 +996,17 @@ impl AmcReader {
         Ok(())
     }
 
-    fn complete_frame(&mut self) -> Vec<f64> {
+    fn complete_frame(&mut self) -> bool {
         self.frames_done += 1;
         self.frame_number = None;
-        // Every required value is rewritten by the next frame, so the buffer is simply copied out.
-        self.current.clone()
+        // Every required value is rewritten by the next frame, so the buffer is reused as is.
+        true
+    }
+
+    /// The values of the frame completed by the last pushed line (skeleton channel order).
+    /// Between a completed frame and the next one it holds a mix of old and new values.
+    pub fn last_frame(&self) -> &[f64] {
+        &self.current
     }
 
     fn expected_number(&self) -> u64 {
