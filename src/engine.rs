@@ -234,8 +234,7 @@ impl<E: Embedder> Engine<E> {
         let b = self.pending_spans.len();
         self.embedder.run(&self.pending, b, &mut self.enc, &mut self.dec)?;
         let m = self.model.manifest();
-        let (te, td, n) = (m.t_e * m.state_dim, m.t_d * m.state_dim, m.state_dim);
-        let _ = n;
+        let (te, td) = (m.t_e * m.state_dim, m.t_d * m.state_dim);
         for (i, span) in self.pending_spans.iter().enumerate() {
             sink(WindowStates {
                 span: *span,
@@ -316,7 +315,7 @@ pub fn stack(embeddings: &[WindowEmbedding]) -> Array2<f32> {
     let dim = embeddings.first().map_or(0, |e| e.values.len());
     let mut a = Array2::zeros((embeddings.len(), dim));
     for (mut row, e) in a.rows_mut().into_iter().zip(embeddings) {
-        row.as_slice_mut().map(|r| r.copy_from_slice(&e.values));
+        row.assign(&ndarray::ArrayView1::from(&e.values[..]));
     }
     a
 }

@@ -34,7 +34,13 @@ pub fn parse_segments(bytes: &[u8], file: &str) -> Result<Vec<LabelledSegment>> 
     let (Some(si), Some(ei), Some(li)) =
         (find(&["start"]), find(&["end"]), find(&["label", "state"]))
     else {
-        return Err(Error::parse(file, 1, "header", "columns start, end and label (or state)", header));
+        return Err(Error::parse(
+            file,
+            1,
+            "header",
+            "columns start, end and label (or state)",
+            header,
+        ));
     };
     let mut out: Vec<LabelledSegment> = Vec::new();
     for (i, line) in lines {
@@ -46,7 +52,11 @@ pub fn parse_segments(bytes: &[u8], file: &str) -> Result<Vec<LabelledSegment>> 
             let s = get(k, what)?;
             s.parse().map_err(|_| Error::parse(file, i + 1, what, "a frame index", s))
         };
-        let seg = LabelledSegment { start: num(si, "start")?, end: num(ei, "end")?, label: get(li, "label")?.to_owned() };
+        let seg = LabelledSegment {
+            start: num(si, "start")?,
+            end: num(ei, "end")?,
+            label: get(li, "label")?.to_owned(),
+        };
         if seg.end <= seg.start || out.last().is_some_and(|p| p.end > seg.start) {
             return Err(Error::invalid(
                 file,
@@ -64,7 +74,10 @@ pub fn parse_segments(bytes: &[u8], file: &str) -> Result<Vec<LabelledSegment>> 
 
 /// Per-frame label indices for `frames` frames (`None` where no segment covers a frame), and the
 /// distinct label names in order of first appearance.
-pub fn frame_labels(segments: &[LabelledSegment], frames: usize) -> (Vec<Option<usize>>, Vec<String>) {
+pub fn frame_labels(
+    segments: &[LabelledSegment],
+    frames: usize,
+) -> (Vec<Option<usize>>, Vec<String>) {
     let mut names: Vec<String> = Vec::new();
     let mut labels = vec![None; frames];
     for s in segments {
@@ -88,8 +101,9 @@ mod tests {
 
     #[test]
     fn reads_aca_and_time2state_forms() {
-        let aca = parse_segments(b"start,end,label,end_lo,end_hi\n0,3,walk,2,4\n3,5,jump,5,5\n", "a.csv")
-            .expect("aca");
+        let aca =
+            parse_segments(b"start,end,label,end_lo,end_hi\n0,3,walk,2,4\n3,5,jump,5,5\n", "a.csv")
+                .expect("aca");
         assert_eq!(aca[1], LabelledSegment { start: 3, end: 5, label: "jump".into() });
         let (l, n) = frame_labels(&aca, 6);
         assert_eq!(l, [Some(0), Some(0), Some(0), Some(1), Some(1), None]);

@@ -12,7 +12,13 @@ pub const PALETTE: [&str; 12] = [
 pub fn ramp(t: f64) -> String {
     let t = t.clamp(0.0, 1.0);
     // viridis-like: dark blue, teal, green, yellow.
-    let stops = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let stops = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
     let x = t * (stops.len() - 1) as f64;
     let i = (x.floor() as usize).min(stops.len() - 2);
     let f = x - i as f64;
@@ -37,7 +43,11 @@ pub enum Colouring {
 
 /// Draws 3-D trajectories (one per window: a list of `[x, y, z]` points on the first three POD
 /// modes) in an oblique projection, as the paper's PC3 figure does. Returns SVG text.
-pub fn trajectories_svg(title: &str, trajectories: &[Vec<[f32; 3]>], colouring: &Colouring) -> String {
+pub fn trajectories_svg(
+    title: &str,
+    trajectories: &[Vec<[f32; 3]>],
+    colouring: &Colouring,
+) -> String {
     let (w, h) = (900.0, 680.0);
     // Oblique view: azimuth 40 degrees, elevation 25 degrees.
     let (az, el) = (40f64.to_radians(), 25f64.to_radians());
@@ -118,8 +128,10 @@ pub fn trajectories_svg(title: &str, trajectories: &[Vec<[f32; 3]>], colouring: 
                     ramp(k as f64 / 10.0)
                 );
             }
-            let _ = write!(s, r#"<text x="{}" y="72" font-size="13">start of take</text>"#, lx + 24.0);
-            let _ = write!(s, r#"<text x="{}" y="252" font-size="13">end of take</text>"#, lx + 24.0);
+            let _ =
+                write!(s, r#"<text x="{}" y="72" font-size="13">start of take</text>"#, lx + 24.0);
+            let _ =
+                write!(s, r#"<text x="{}" y="252" font-size="13">end of take</text>"#, lx + 24.0);
         }
         Colouring::Labels { names, .. } => {
             for (k, name) in names.iter().enumerate() {
@@ -150,8 +162,13 @@ mod tests {
 
     #[test]
     fn svg_has_one_path_per_trajectory_and_a_legend() {
-        let t = vec![vec![[0.0, 0.0, 0.0], [1.0, 0.5, 0.2]], vec![[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]]];
-        let s = trajectories_svg("x & y", &t, &Colouring::Labels { of: vec![0, 1], names: vec!["walk".into(), "jump".into()] });
+        let t =
+            vec![vec![[0.0, 0.0, 0.0], [1.0, 0.5, 0.2]], vec![[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]]];
+        let s = trajectories_svg(
+            "x & y",
+            &t,
+            &Colouring::Labels { of: vec![0, 1], names: vec!["walk".into(), "jump".into()] },
+        );
         assert_eq!(s.matches("<path").count(), 2);
         assert!(s.contains("walk") && s.contains("jump") && s.contains("x &amp; y"));
         assert!(trajectories_svg("e", &[], &Colouring::Time).contains("no windows"));

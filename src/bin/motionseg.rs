@@ -240,12 +240,17 @@ fn describe_motion(out: &mut String, file: &Path, asf: Option<&Path>, m: &Motion
 
 /// The channel layout, one joint per line, indented by depth.
 fn channel_layout(sk: &Skeleton, max_joints: usize) -> String {
-    let mut depth = vec![0usize; sk.joints.len()];
     let mut s = String::new();
     let offsets = sk.channel_offsets();
     for (i, j) in sk.joints.iter().enumerate() {
-        // Parents come first in both formats' file order, so depth is known by now.
-        depth[i] = j.parent.and_then(|p| depth.get(p).map(|d| d + 1)).unwrap_or(0);
+        // Walk up to the root; ASF file order may list a child before its parent. The readers
+        // reject loops, and the bound keeps this finite regardless.
+        let mut depth = 0;
+        let mut at = j.parent;
+        while let Some(p) = at.filter(|_| depth < sk.joints.len()) {
+            depth += 1;
+            at = sk.joints.get(p).and_then(|q| q.parent);
+        }
         if i >= max_joints {
             let _ = write!(
                 s,
@@ -263,7 +268,7 @@ fn channel_layout(sk: &Skeleton, max_joints: usize) -> String {
         if i > 0 {
             s.push_str("\n            ");
         }
-        let _ = write!(s, "{}{} [{}] {cols}", "  ".repeat(depth[i]), j.name, chans.join(" "));
+        let _ = write!(s, "{}{} [{}] {cols}", "  ".repeat(depth), j.name, chans.join(" "));
     }
     s
 }
@@ -459,7 +464,10 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
     }
     if let Some(plot) = &args.plot {
         if k < 3 {
-            anyhow::bail!("{}: the basis keeps {k} modes; the PC3 picture needs 3", args.basis.display());
+            anyhow::bail!(
+                "{}: the basis keeps {k} modes; the PC3 picture needs 3",
+                args.basis.display()
+            );
         }
         let trajectories: Vec<Vec<[f32; 3]>> = out
             .iter()
@@ -468,7 +476,8 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
         let colouring = match &args.labels {
             Some(p) => {
                 let segs = motionseg::labels::read_segments(p)?;
-                let (per_frame, names) = motionseg::labels::frame_labels(&segs, take.frames.nrows());
+                let (per_frame, names) =
+                    motionseg::labels::frame_labels(&segs, take.frames.nrows());
                 let of = out
                     .iter()
                     .map(|w| per_frame.get(w.span.last_frame).copied().flatten().unwrap_or(0))

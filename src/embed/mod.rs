@@ -1,5 +1,5 @@
 //! Running the Seq2Seq model on windows. [`Embedder`] is the one trait the engine sees; the
-//! ONNX Runtime implementation lives in [`ort`](self::ort) (the only file importing `ort`,
+//! ONNX Runtime implementation lives in `embed/ort.rs` (the only file importing `ort`,
 //! behind the `ort` feature), so the rest of the crate builds and tests without the runtime.
 
 #[cfg(feature = "ort")]

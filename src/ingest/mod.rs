@@ -1,5 +1,5 @@
 //! Reading motion inputs. Each format lives in its own file; every reader returns
-//! [`Result`](crate::Result) and names the file, line and field on bad input. No reader panics,
+//! [`Result`] and names the file, line and field on bad input. No reader panics,
 //! whatever the bytes.
 //!
 //! | format | module | gives |
