@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== setup: ONNX Runtime 1.31.1 from PyPI into .venv"
+scripts/setup.sh
+
 echo "== Rust: unit, integration and doc tests (all features)"
 cargo test --all-features --locked

@@ -5,5 +5,8 @@ mod common;
 
 mod asf_amc;
 mod bvh;
+#[cfg(feature = "cli")]
+mod cli;
+#[cfg(feature = "ort")]
 mod embed;
 mod features;

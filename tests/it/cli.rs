@@ -1,0 +1,131 @@
+//! The command-line tool as a user runs it: real files in, one-line errors out, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn motionseg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_motionseg"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run motionseg")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn inspect_bundled_take_and_write_features() {
+    let out_npy = std::env::temp_dir().join(format!("motionseg-cli-{}.npy", std::process::id()));
+    let o = motionseg(&[
+        "inspect",
+        "examples/data/86_01.amc",
+        "--asf",
+        "examples/data/86.asf",
+        "--features",
+        out_npy.to_str().expect("utf8 path"),
+    ]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
+    assert!(stdout.contains("frames      4579 at 120.000 fps"), "{stdout}");
+    assert!(stdout.contains("31 joints"), "{stdout}");
+    assert!(stdout.contains("96 columns"), "{stdout}");
+    let f = motionseg::ingest::npy::read_npy(&out_npy, Some(120.0)).expect("features written");
+    assert_eq!(f.data.shape(), [4579, 96]);
+    // The features equal the paper's oracle for this take.
+    let oracle =
+        motionseg::ingest::npy::read_npy(&crate::common::data("cmu/86/expmap/86_01.npy"), None)
+            .expect("oracle");
+    let d = (&f.data - &oracle.data).iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(d <= 1e-3, "max diff {d}");
+    std::fs::remove_file(&out_npy).ok();
+}
+
+#[test]
+fn bad_input_gives_one_line_error_and_no_panic() {
+    let dir = std::env::temp_dir().join(format!("motionseg-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let trunc = dir.join("trunc.amc");
+    let amc = std::fs::read(repo("examples/data/86_01.amc")).expect("amc");
+    std::fs::write(&trunc, &amc[..5000]).expect("write");
+    let garbage = dir.join("g.bvh");
+    std::fs::write(&garbage, [0xffu8, 0x00, 0x13, 0x37, 0xfe]).expect("write");
+    let asf = repo("examples/data/86.asf");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "inspect".into(),
+                trunc.display().to_string(),
+                "--asf".into(),
+                asf.display().to_string(),
+            ],
+            "trunc.amc:",
+        ),
+        (vec!["inspect".into(), garbage.display().to_string()], "g.bvh:"),
+        (vec!["inspect".into(), "examples/data/86_01.amc".into()], "needs its ASF skeleton"),
+        (vec!["inspect".into(), dir.join("none.bvh").display().to_string()], "none.bvh"),
+        (vec!["inspect".into(), "README.md".into()], "unknown file type"),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = motionseg(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line expected: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[cfg(feature = "ort")]
+#[test]
+fn fit_basis_then_embed_with_the_fixture_model() {
+    let dir = std::env::temp_dir().join(format!("motionseg-cli-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let basis = dir.join("basis.json");
+    let (b, e, svg) = (basis.display().to_string(), dir.join("e.npy"), dir.join("pc3.svg"));
+    let take = ["examples/data/86_01.amc", "--asf", "examples/data/86.asf"];
+    let model = ["--model", "models/fixture_tiny.json"];
+    let o = motionseg(&[&["fit-basis"][..], &take, &model, &["-o", &b, "--modes", "3"]].concat());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("modes for 90 % energy"), "{}", text(&o.stdout));
+    let o = motionseg(
+        &[
+            &["embed"][..],
+            &take,
+            &model,
+            &[
+                "--basis",
+                &b,
+                "--hop",
+                "2",
+                "-o",
+                e.to_str().expect("utf8"),
+                "--plot",
+                svg.to_str().expect("utf8"),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let emb = motionseg::ingest::npy::read_npy(&e, None).expect("embeddings");
+    // 4579 frames -> 1145 model frames; windows of 10 every 2 -> 568 windows of 3 modes.
+    assert_eq!(emb.data.shape(), [568, 3]);
+    let frames = std::fs::read_to_string(dir.join("e.frames.csv")).expect("frames");
+    assert_eq!(frames.lines().nth(2), Some("1,8,44"));
+    assert!(std::fs::read_to_string(&svg).expect("svg").matches("<path").count() == 568);
+    // A library that is not ONNX Runtime.
+    let o = motionseg(
+        &[&["embed"][..], &take, &model, &["--basis", &b, "--ort-lib", "Cargo.toml"]].concat(),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("loading ONNX Runtime from Cargo.toml"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
