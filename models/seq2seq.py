@@ -60,8 +60,11 @@ ROOT_TRANSFORM_DOC = {
     "input_columns": "raw columns 0-2 = root translation p (AMC units, Y up), 3-5 = root exp-map r",
     "steps": [
         "Work on the resampled frame sequence (see resample); t indexes resampled frames.",
-        "R_t = rodrigues(r_t): theta=|r|; if theta<1e-8: R = I + [r]x; else k=r/theta, "
-        "R = I + sin(theta)[k]x + (1-cos(theta))[k]x^2, where [k]x = [[0,-kz,ky],[kz,0,-kx],[-ky,kx,0]].",
+        "A_t = rodrigues(r_t): theta=|r|; if theta<1e-8: A = I + [r]x; else k=r/theta, "
+        "A = I + sin(theta)[k]x + (1-cos(theta))[k]x^2, where [k]x = [[0,-kz,ky],[kz,0,-kx],[-ky,kx,0]].",
+        "R_t = transpose(A_t) (= rodrigues(-r_t)): the body orientation in the world. Checked on CMU 86 "
+        "walking: the walking direction in the heading frame below is 0 +- 10 degrees with the transpose "
+        "and scatters by 20-70 degrees with A itself.",
         "Heading: f = third column of R_t (R_t[:,2]); yaw_t = atan2(f_x, f_z) (atan2(0,0)=0).",
         "H_t = Ry(-yaw_t) = [[cos yaw,0,-sin yaw],[0,1,0],[sin yaw,0,cos yaw]].",
         "Velocity v_t = p_t - p_{t-1} (resampled frames, AMC units per resampled frame); "
@@ -118,7 +121,7 @@ def mocap_features(raw: np.ndarray, stride: int, phase: int = 0) -> np.ndarray:
     Resampling keeps source frames i with i % stride == phase.  See ROOT_TRANSFORM_DOC."""
     x = np.asarray(raw, dtype=np.float64)[phase::stride]
     p = x[:, 0:3]
-    R = rodrigues(x[:, 3:6])
+    R = np.swapaxes(rodrigues(x[:, 3:6]), 1, 2)  # body orientation in the world (see doc)
     f = R[:, :, 2]
     yaw = np.arctan2(f[:, 0], f[:, 2])
     c, s = np.cos(yaw), np.sin(yaw)
