@@ -901,6 +901,28 @@ def make_fixture(out: Path, seed: int = 0):
     man = manifest_for(cfg, meta, out, {"fixture": "random weights (torch.manual_seed(%d)); for tests only" % seed})
     out.with_suffix(".json").write_text(json.dumps(man, indent=1) + "\n")
     print(f"wrote {out} ({out.stat().st_size} B)")
+    # Golden transform + inference check for the Rust side: raw rows -> features -> model input -> outputs.
+    raw_all = np.load(DEFAULT_DATA / "cmu" / "86" / "expmap" / "86_01.npy")
+    start = int(np.nonzero(np.linalg.norm(raw_all[:, 3:6], axis=1) > 3.1)[0][0])  # near the +-pi wrap
+    start -= start % data.stride
+    n_raw = (cfg.T_e + 2) * data.stride
+    raw = raw_all[start:start + n_raw]
+    feats = mocap_features(raw, data.stride, 0)
+    x = ((feats - mean) / std)[:, kept].astype(np.float32)
+    sess = ort_session(out)
+    p, e, dd = sess.run(None, {"input": x[None, :cfg.T_e]})
+    check = {
+        "doc": "raw rows are consecutive 120 fps frames of 86_01.npy starting at source_start (a multiple "
+               "of the stride, so the decimation keeps raw rows 0, stride, 2*stride, ... of this excerpt "
+               "and velocity is 0 at its first kept frame, as at the start of a stream). features = the "
+               "100 feature_columns; model_input = normalised kept channels; outputs are for the first "
+               "window (model_input rows 0..T_e-1), batch 1. Compare with tolerance ~1e-4.",
+        "model": out.name, "source": "cmu/86/expmap/86_01.npy", "source_start": start,
+        "raw": raw.tolist(), "features": feats.tolist(), "model_input": x.tolist(),
+        "predictions": p[0].tolist(), "encoder_states": e[0].tolist(), "decoder_states": dd[0].tolist()}
+    cpath = out.with_name(out.stem + ".golden.json")
+    cpath.write_text(json.dumps(check) + "\n")
+    print(f"wrote {cpath}")
 
 
 def bench(path: Path, batch: int = 32, threads: int = 2, seconds: float = 3.0) -> float:
