@@ -8,6 +8,7 @@ Subcommands (run from the repository root with the project venv, see models/READ
   synthetic  the paper's circle-vs-ellipse reproduction: train, export, cluster ORT decoder states
   fixture    tiny random-weight model + manifest for the Rust tests
   bench      CPU ms per window of an exported model under ONNX Runtime (batch 32)
+  table      export + benchmark a set of runs and print the model-card table rows
 
 Everything the Rust side needs to turn a raw canonical 96-column frame into the model input is
 implemented in `mocap_features` below and written, fully specified, into the manifest.
@@ -702,6 +703,12 @@ def select_checkpoint(run_dir: Path, select: str) -> dict:
         return min(rows, key=lambda r: float(r["val_loss"]))
     if select == "best_ari":
         return max(rows, key=lambda r: float(r["dev_ari"]))
+    if select.startswith("cpu="):  # first checkpoint at or after this many training CPU seconds
+        want = float(select[4:])
+        for r in rows:
+            if float(r["train_cpu_s"]) >= want:
+                return r
+        return rows[-1]
     if select.startswith("iter="):
         want = int(select[5:])
         for r in rows:
@@ -945,6 +952,24 @@ def bench(path: Path, batch: int = 32, threads: int = 2, seconds: float = 3.0) -
 # CLI
 # --------------------------------------------------------------------------------------------
 
+def cmd_table(args):
+    """Markdown table row per run: val loss, dev ARI/acc, ONNX size, ms/window (ORT, batch 32)."""
+    torch = _torch()
+    torch.set_num_threads(1)
+    print("| run | N | checkpoint (iter, train CPU s) | val MSE | dev ARI | dev window acc. | ONNX size | ms/window 1 thread | ms/window 2 threads |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for run in args.runs:
+        run_dir = Path(run)
+        cfg, meta, row, model = load_run(run_dir, args.select)
+        out = run_dir / f"table_{row['iter']}.onnx"
+        onnx_export(model, cfg, meta["C_in"], out, log=lambda *_: None)
+        ms1 = bench(out, 32, 1, args.seconds)
+        ms2 = bench(out, 32, 2, args.seconds)
+        print(f"| {run_dir.name} | {cfg.N} | {row['iter']}, {float(row['train_cpu_s']):.0f} | "
+              f"{float(row['val_loss']):.4f} | {float(row['dev_ari']):.3f} | {float(row['dev_acc']):.3f} | "
+              f"{out.stat().st_size / 1e6:.2f} MB | {ms1:.3f} | {ms2:.3f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -973,6 +998,10 @@ def main(argv=None):
     be.add_argument("models", nargs="+")
     be.add_argument("--batch", type=int, default=32)
     be.add_argument("--threads", type=int, default=2)
+    tb = sub.add_parser("table")
+    tb.add_argument("runs", nargs="+")
+    tb.add_argument("--select", default="last")
+    tb.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args(argv)
     if args.cmd == "train":
         cfg = Config(**{k: getattr(args, k) for k in asdict(d)})
@@ -986,6 +1015,8 @@ def main(argv=None):
             sys.exit(f"synthetic reproduction did not separate the shapes (ARI {r['ari']:.3f})")
     elif args.cmd == "fixture":
         make_fixture(Path(args.out))
+    elif args.cmd == "table":
+        cmd_table(args)
     elif args.cmd == "bench":
         for m in args.models:
             ms = bench(Path(m), args.batch, args.threads)
