@@ -182,22 +182,23 @@ class Dataset:
 
 
 def load_cmu(data_dir: Path, trials: list[str], dev_trials: list[str], fps: float,
-             val_frac: float) -> Dataset:
+             val_frac: float, extra_trials: list[str] = ()) -> Dataset:
     stride = SOURCE_FPS / fps
     if abs(stride - round(stride)) > 1e-9:
         raise SystemExit(f"fps must divide {SOURCE_FPS}: got {fps}")
     stride = int(round(stride))
     train, val, files = [], [], []
-    for t in trials:
+    for t in list(trials) + [e for e in extra_trials if e not in trials]:
         path = data_dir / "cmu" / "86" / "expmap" / f"86_{t}.npy"
         raw = np.load(path)
         if raw.ndim != 2 or raw.shape[1] != 96:
             raise SystemExit(f"{path}: expected [frames, 96], got {raw.shape}")
-        files.append(str(path.relative_to(data_dir)))
-        cut = int(len(raw) * (1 - val_frac))
+        frac = val_frac if t in trials else 0.0
+        files.append(str(path.relative_to(data_dir)) + (f" (first {1 - frac:.0%} for training)" if frac else ""))
+        cut = int(len(raw) * (1 - frac))
         for ph in range(stride):
             train.append(mocap_features(raw[:cut], stride, ph))
-            if val_frac > 0:
+            if frac > 0:
                 val.append(mocap_features(raw[cut:], stride, ph))
     dev = []
     for t in dev_trials:
@@ -267,6 +268,7 @@ class Config:
     dataset: str = "cmu86"
     trials: list = field(default_factory=lambda: ["01", "03", "05", "07"])
     dev_trials: list = field(default_factory=lambda: ["01", "03", "05", "07"])
+    extra_trials: list = field(default_factory=list)  # unlabeled takes used whole for training (no val split)
     hop: int = 4                   # monitor window hop in resampled frames
     threads: int = 1
 
@@ -540,7 +542,8 @@ def train(cfg: Config, out_dir: Path, data: Dataset | None = None, log=print) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     if data is None:
         data = (load_synthetic(cfg.seed) if cfg.dataset == "synthetic" else
-                load_cmu(DEFAULT_DATA, cfg.trials, cfg.dev_trials, cfg.fps, cfg.val_frac))
+                load_cmu(DEFAULT_DATA, cfg.trials, cfg.dev_trials, cfg.fps, cfg.val_frac,
+                         cfg.extra_trials))
     mean, std, kept = normalisation(data.train)
     norm = lambda s: ((s - mean) / std)[:, kept].astype(np.float32)  # noqa: E731
     T = cfg.T_e + cfg.T_d
