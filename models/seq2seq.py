@@ -955,6 +955,39 @@ def bench(path: Path, batch: int = 32, threads: int = 2, seconds: float = 3.0) -
 # CLI
 # --------------------------------------------------------------------------------------------
 
+def cmd_analyse(args):
+    """Which state summary clusters best on the dev takes (ARI / window acc., average-linkage cosine)?"""
+    torch = _torch()
+    torch.set_num_threads(1)
+    cfg, meta, row, model = load_run(Path(args.run), args.select)
+    data = load_cmu(DEFAULT_DATA, [], cfg.dev_trials, cfg.fps, 0.0)
+    mean, std, kept = (np.array(meta["mean"], np.float32), np.array(meta["std"], np.float32),
+                       np.array(meta["kept"]))
+    sets = dev_window_sets(data.dev, cfg, mean, std, kept)
+    print(f"run {args.run} checkpoint iter {row['iter']} ({args.select})")
+    res: dict[str, list] = {}
+    for W, lab in sets:
+        with torch.no_grad():
+            outs = [model(torch.from_numpy(W[i:i + 256])) for i in range(0, len(W), 256)]
+        enc = np.concatenate([o[1].numpy() for o in outs])
+        dec = np.concatenate([o[2].numpy() for o in outs])
+        S = np.concatenate([enc, dec], 1)  # [n, T_e+T_d, N]
+        # POD basis of the stacked state matrix (as the Rust pipeline does), 90 % energy
+        flat = S.reshape(-1, S.shape[-1])
+        mu = flat.mean(0)
+        _, sv, Vt = np.linalg.svd(flat[:: max(1, len(flat) // 20000)] - mu, full_matrices=False)
+        k = int(np.searchsorted(np.cumsum(sv ** 2) / np.sum(sv ** 2), 0.90) + 1)
+        cand = {"dec_mean": dec.mean(1), "dec_last": dec[:, -1], "enc_last": enc[:, -1],
+                "enc_dec_mean": S.mean(1), "pod90_dec_mean": ((dec - mu) @ Vt[:k].T).mean(1),
+                "window_stats": np.concatenate([W.mean(1), W.std(1)], 1)}
+        for name, Z in cand.items():
+            res.setdefault(name, []).append(cluster_scores(Z, lab))
+    for name, v in res.items():
+        a = np.array(v)
+        print(f"  {name:16s} ARI {a[:, 0].mean():.3f}  acc {a[:, 1].mean():.3f}  per take "
+              + " ".join(f"{x:.2f}" for x in a[:, 0]))
+
+
 def cmd_table(args):
     """Markdown table row per run: val loss, dev ARI/acc, ONNX size, ms/window (ORT, batch 32)."""
     torch = _torch()
@@ -1001,6 +1034,9 @@ def main(argv=None):
     be.add_argument("models", nargs="+")
     be.add_argument("--batch", type=int, default=32)
     be.add_argument("--threads", type=int, default=2)
+    an = sub.add_parser("analyse")
+    an.add_argument("run")
+    an.add_argument("--select", default="last")
     tb = sub.add_parser("table")
     tb.add_argument("runs", nargs="+")
     tb.add_argument("--select", default="last")
@@ -1018,6 +1054,8 @@ def main(argv=None):
             sys.exit(f"synthetic reproduction did not separate the shapes (ARI {r['ari']:.3f})")
     elif args.cmd == "fixture":
         make_fixture(Path(args.out))
+    elif args.cmd == "analyse":
+        cmd_analyse(args)
     elif args.cmd == "table":
         cmd_table(args)
     elif args.cmd == "bench":
