@@ -9,3 +9,6 @@ scripts/setup.sh
 
 echo "== Rust: unit, integration and doc tests (all features)"
 cargo test --all-features --locked
+
+echo "== Python: model training + ONNX export smoke tests (installs the training stack into .venv)"
+models/smoke.sh
