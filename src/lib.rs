@@ -13,10 +13,22 @@
 //! | [`types`] | [`Skeleton`], [`Joint`], [`Channel`], [`Motion`] |
 //! | [`ingest`] | readers: ASF/AMC, BVH, NPY, CSV — never panic on any bytes |
 //! | [`features`] | canonical feature vectors: root translation + per-joint exponential maps |
+//! | [`model`] | the model manifest (shapes, frame rate, input transform), validated once |
+//! | [`window`] | resampling, root transform, normalisation, ring buffer with hop |
+//! | [`embed`] | the [`embed::Embedder`] trait; ONNX Runtime behind it (the only `ort` import) |
+//! | [`basis`] | frozen POD basis: thin SVD (`faer`), energy mode count, save/load, projection |
+//! | [`engine`] | [`engine::EngineModel`] (shared, immutable) and [`engine::Engine`] (per stream) |
+//! | [`labels`] | ground-truth segment files |
+//! | [`plot`] | SVG pictures |
 //!
 //! ## Features
 //!
-//! * `cli` (default): the `motionseg` command-line tool.
+//! * `ort` (default): ONNX inference through ONNX Runtime 1.31, loaded at run time from the
+//!   library the `onnxruntime` PyPI wheel ships ([`embed`]'s `ort` module).
+//! * `cli` (default, implies `ort`): the `motionseg` command-line tool.
+//!
+//! Without features the library still reads every format, computes features, windows, fits and
+//! applies POD bases; only running the network needs `ort`.
 //!
 //! ## Example
 //!
