@@ -13,6 +13,9 @@
 //! | [`types`] | [`Skeleton`], [`Joint`], [`Channel`], [`Motion`] |
 //! | [`ingest`] | readers: ASF/AMC, BVH, NPY, CSV — never panic on any bytes |
 //! | [`features`] | canonical feature vectors: root translation + per-joint exponential maps |
+//! | [`labels`] | ground-truth labels: ACA / Time2State CSV, Su & Shlizerman tolerance windows |
+//! | [`segment`] | online segmenter: window labels -> frame labels, segments and events |
+//! | [`eval`] | metrics (Hungarian / first-appearance accuracy, ARI, NMI, boundary F1, covering), concatenated-clip benchmark, results table |
 //!
 //! ## Features
 //!
@@ -34,11 +37,13 @@ pub mod basis;
 pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod ingest;
 pub mod labels;
 pub mod model;
 pub mod plot;
+pub mod segment;
 pub mod types;
 pub mod window;
 
