@@ -174,7 +174,7 @@ fn max_assignment(w: &[Vec<u64>]) -> Vec<Option<usize>> {
     let mut out = vec![None; rows];
     for j in 1..=n {
         let i = p[j];
-        if i >= 1 && i <= rows && j <= cols {
+        if (1..=rows).contains(&i) && j <= cols {
             out[i - 1] = Some(j - 1);
         }
     }

@@ -127,7 +127,7 @@ impl BoundaryWindow {
     /// True when boundary `b` lies in [`BoundaryWindow::window`].
     pub fn contains(&self, b: FrameIndex) -> bool {
         let (lo, hi) = self.window();
-        lo <= b && b <= hi
+        (lo..=hi).contains(&b)
     }
 }
 
