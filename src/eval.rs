@@ -532,7 +532,7 @@ impl ResultsTable {
             ]
         };
         let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
-        let mut sum = vec![0.0; 11];
+        let mut sum = [0.0; 11];
         for row in &self.rows {
             let v = nums(&row.report);
             sum.iter_mut().zip(&v).for_each(|(s, x)| *s += x);
