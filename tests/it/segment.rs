@@ -223,3 +223,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn segmenter_is_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<motionseg::segment::Segmenter>();
+    check::<SegmentEvent>();
+}
+
+proptest! {
+    /// With relabels interleaved (no sealing): the events replay to the segments, neighbours
+    /// always differ, and the result is a fixed point of the offline segmentation of the
+    /// segmenter's own frame labels.
+    #[test]
+    fn relabels_keep_events_and_segments_consistent(
+        ops in proptest::collection::vec(
+            prop_oneof![
+                3 => (1usize..6, 0usize..4).prop_map(|(hop, k)| (true, hop, k)),
+                1 => (0usize..4, 0usize..4).prop_map(|(from, into)| (false, from, into)),
+            ],
+            1..60,
+        ),
+        min_frames in 1usize..5,
+    ) {
+        let mut seg = SegmenterParams::new(min_frames).build().expect("params");
+        let mut ev = Vec::new();
+        let mut last: Option<usize> = None;
+        for (i, &(push, a, b)) in ops.iter().enumerate() {
+            if push {
+                let l = last.map_or(a, |p| p + a);
+                last = Some(l);
+                seg.push(span(i as u64, l), Some(b), &mut ev).expect("push");
+            } else {
+                seg.relabel(a, b, &mut ev);
+            }
+        }
+        seg.finish(&mut ev);
+        let segs = seg.segments();
+        let replayed: Vec<_> = replay(&ev).into_iter().map(|(id, (s, e, l))| (id, s, e, l)).collect();
+        prop_assert_eq!(replayed, shape(&segs));
+        for w in segs.windows(2) {
+            prop_assert!(w[0].label != w[1].label);
+            prop_assert_eq!(w[0].end, w[1].start);
+        }
+        let again = segments_from_frame_labels(&seg.frame_labels(), min_frames);
+        let bounds = |s: &[Segment]| s.iter().map(|s| (s.start, s.end, s.label)).collect::<Vec<_>>();
+        prop_assert_eq!(bounds(&again), bounds(&segs));
+    }
+}
