@@ -103,40 +103,49 @@ fn contingency(truth: &[usize], pred: &[Option<usize>], none_row: bool) -> Conti
 }
 
 /// Maximum-weight one-to-one assignment of rows to columns (rectangular allowed): for each row,
-/// its column or `None`. The O(n³) Hungarian algorithm with potentials on the square padding.
-// Index loops mirror the textbook algorithm; iterator forms would obscure it.
-#[allow(clippy::needless_range_loop)]
+/// its column or `None`. The smaller side is matched completely (weights are non-negative, so
+/// that loses nothing), in O(small² · large): cheap even for hundreds of predicted clusters
+/// against a dozen true labels.
 fn max_assignment(w: &[Vec<u64>]) -> Vec<Option<usize>> {
     let rows = w.len();
     let cols = w.first().map_or(0, Vec::len);
-    let n = rows.max(cols);
-    if n == 0 {
-        return vec![None; rows];
+    if rows <= cols {
+        return hungarian(rows, cols, |i, j| -(w[i][j] as i64));
     }
-    // Minimise the negated weights; padding costs 0.
-    let cost = |i: usize, j: usize| -> i64 {
-        if i < rows && j < cols {
-            -(w[i][j] as i64)
-        } else {
-            0
+    let col_to_row = hungarian(cols, rows, |i, j| -(w[j][i] as i64));
+    let mut out = vec![None; rows];
+    for (c, r) in col_to_row.into_iter().enumerate() {
+        if let Some(r) = r {
+            out[r] = Some(c);
         }
-    };
+    }
+    out
+}
+
+/// Minimum-cost assignment of `n` rows to `m >= n` columns: the Hungarian algorithm with
+/// potentials (Kuhn-Munkres, shortest augmenting paths), 1-based internally as in its textbook
+/// form. Returns each row's column.
+// Index loops mirror the textbook algorithm; iterator forms would obscure it.
+#[allow(clippy::needless_range_loop)]
+fn hungarian(n: usize, m: usize, cost: impl Fn(usize, usize) -> i64) -> Vec<Option<usize>> {
     const INF: i64 = i64::MAX / 4;
     let mut u = vec![0i64; n + 1];
-    let mut v = vec![0i64; n + 1];
-    let mut p = vec![0usize; n + 1]; // column -> row (1-based, 0 = none)
-    let mut way = vec![0usize; n + 1];
+    let mut v = vec![0i64; m + 1];
+    let mut p = vec![0usize; m + 1]; // column -> row (1-based, 0 = none)
+    let mut way = vec![0usize; m + 1];
+    let mut minv = vec![INF; m + 1];
+    let mut used = vec![false; m + 1];
     for i in 1..=n {
         p[0] = i;
         let mut j0 = 0;
-        let mut minv = vec![INF; n + 1];
-        let mut used = vec![false; n + 1];
+        minv.fill(INF);
+        used.fill(false);
         loop {
             used[j0] = true;
             let i0 = p[j0];
             let mut delta = INF;
             let mut j1 = 0;
-            for j in 1..=n {
+            for j in 1..=m {
                 if !used[j] {
                     let cur = cost(i0 - 1, j - 1) - u[i0] - v[j];
                     if cur < minv[j] {
@@ -149,7 +158,7 @@ fn max_assignment(w: &[Vec<u64>]) -> Vec<Option<usize>> {
                     }
                 }
             }
-            for j in 0..=n {
+            for j in 0..=m {
                 if used[j] {
                     u[p[j]] += delta;
                     v[j] -= delta;
@@ -171,11 +180,10 @@ fn max_assignment(w: &[Vec<u64>]) -> Vec<Option<usize>> {
             }
         }
     }
-    let mut out = vec![None; rows];
-    for j in 1..=n {
-        let i = p[j];
-        if (1..=rows).contains(&i) && j <= cols {
-            out[i - 1] = Some(j - 1);
+    let mut out = vec![None; n];
+    for j in 1..=m {
+        if p[j] >= 1 {
+            out[p[j] - 1] = Some(j - 1);
         }
     }
     out
@@ -708,6 +716,44 @@ mod tests {
         assert_eq!(total, 12); // 5 + 7
         assert_eq!(a.iter().flatten().count(), 2);
         assert!(max_assignment(&[]).is_empty());
+    }
+
+    /// Best total weight by trying every injection of the smaller side (tiny matrices only).
+    fn brute(w: &[Vec<u64>]) -> u64 {
+        fn go(w: &[Vec<u64>], r: usize, used: &mut Vec<bool>) -> u64 {
+            if r == w.len() {
+                return 0;
+            }
+            let mut best = go(w, r + 1, used); // row r unmatched
+            for c in 0..used.len() {
+                if !used[c] {
+                    used[c] = true;
+                    best = best.max(w[r][c] + go(w, r + 1, used));
+                    used[c] = false;
+                }
+            }
+            best
+        }
+        go(w, 0, &mut vec![false; w.first().map_or(0, Vec::len)])
+    }
+
+    #[test]
+    fn assignment_matches_brute_force() {
+        let mut rng = SplitMix64(3);
+        for _ in 0..300 {
+            let rows = 1 + rng.below(5);
+            let cols = 1 + rng.below(5);
+            let w: Vec<Vec<u64>> =
+                (0..rows).map(|_| (0..cols).map(|_| rng.below(20) as u64).collect()).collect();
+            let a = max_assignment(&w);
+            let mut seen = vec![false; cols];
+            for c in a.iter().flatten() {
+                assert!(!seen[*c], "column used twice");
+                seen[*c] = true;
+            }
+            let total: u64 = a.iter().enumerate().filter_map(|(r, c)| c.map(|c| w[r][c])).sum();
+            assert_eq!(total, brute(&w), "{w:?}");
+        }
     }
 
     #[test]

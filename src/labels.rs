@@ -99,6 +99,24 @@ pub fn frame_labels(
     (labels, names)
 }
 
+/// Like [`frame_labels`], for ground truth that must cover every frame (what the metrics in
+/// [`crate::eval`] take): fails naming `file` and the first uncovered frame.
+pub fn truth_labels(
+    segments: &[LabelledSegment],
+    frames: usize,
+    file: &str,
+) -> Result<(Vec<usize>, Vec<String>)> {
+    let (labels, names) = frame_labels(segments, frames);
+    let truth = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.ok_or_else(|| Error::invalid(file, None, format!("no segment covers frame {i}")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    Ok((truth, names))
+}
+
 /// The acceptable window for one boundary between two segments (Su & Shlizerman labels).
 ///
 /// All three values use one convention: a boundary `b` is the 0-based index of the **first frame
@@ -279,6 +297,10 @@ mod tests {
         let (l, n) = frame_labels(&aca, 6);
         assert_eq!(l, [Some(0), Some(0), Some(0), Some(1), Some(1), None]);
         assert_eq!(n, ["walk", "jump"]);
+        let (t, _) = truth_labels(&aca, 5, "a.csv").expect("covered");
+        assert_eq!(t, [0, 0, 0, 1, 1]);
+        let e = truth_labels(&aca, 6, "a.csv").unwrap_err().to_string();
+        assert_eq!(e, "a.csv: no segment covers frame 5");
         let t2s = parse_segments(b"start,end,state\n0,4,1\n", "t.csv").expect("t2s");
         assert_eq!(t2s[0].label, "1");
         let e = parse_segments(b"start,end,label\n0,x,walk\n", "b.csv").unwrap_err().to_string();
