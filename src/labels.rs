@@ -203,6 +203,15 @@ pub fn read_su(path: &Path) -> Result<SuLabels> {
 /// `<earliest> <best> <latest>`, except that the last segment's second line holds only the total
 /// frame count. Blank lines and CR line ends are ignored; anything after the last segment is an
 /// error.
+///
+/// ```
+/// use motionseg::labels::parse_su;
+///
+/// let su = parse_su(b"2\r\n1 walk\r\n500 550 600\r\n2 jump\r\n900\r\n", "86_xx.txt")?;
+/// assert_eq!((su.segments[1].start, su.segments[1].end), (550, 900));
+/// assert!(su.boundaries[0].contains(520) && !su.boundaries[0].contains(601));
+/// # Ok::<(), motionseg::Error>(())
+/// ```
 pub fn parse_su(bytes: &[u8], file: &str) -> Result<SuLabels> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::parse(file, 1, "text", "UTF-8 text", "invalid UTF-8 bytes"))?;
