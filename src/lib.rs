@@ -18,8 +18,10 @@
 //! | [`embed`] | the [`embed::Embedder`] trait; ONNX Runtime behind it (the only `ort` import) |
 //! | [`basis`] | frozen POD basis: thin SVD (`faer`), energy mode count, save/load, projection |
 //! | [`engine`] | [`engine::EngineModel`] (shared, immutable) and [`engine::Engine`] (per stream) |
-//! | [`labels`] | ground-truth segment files |
 //! | [`plot`] | SVG pictures |
+//! | [`labels`] | ground-truth labels: ACA / Time2State CSV, Su & Shlizerman tolerance windows |
+//! | [`segment`] | online segmenter: window labels -> frame labels, segments and events |
+//! | [`eval`] | metrics (Hungarian / first-appearance accuracy, ARI, NMI, boundary F1, covering), concatenated-clip benchmark, results table |
 //!
 //! ## Features
 //!
@@ -46,11 +48,13 @@ pub mod basis;
 pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod ingest;
 pub mod labels;
 pub mod model;
 pub mod plot;
+pub mod segment;
 pub mod types;
 pub mod window;
 

@@ -9,4 +9,6 @@ mod bvh;
 mod cli;
 #[cfg(feature = "ort")]
 mod embed;
+mod eval;
 mod features;
+mod segment;
