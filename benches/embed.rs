@@ -19,7 +19,7 @@ fn model_path() -> PathBuf {
         return PathBuf::from(p);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shipped = root.join("models/default.json");
+    let shipped = root.join("models/motionseg_default.json");
     if shipped.exists() {
         shipped
     } else {

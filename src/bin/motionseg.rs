@@ -119,8 +119,8 @@ struct EmbedArgs {
 }
 
 /// The shipped model and its basis, relative to the repository root.
-const DEFAULT_MODEL: &str = "models/default.json";
-const DEFAULT_BASIS: &str = "models/default.basis.json";
+const DEFAULT_MODEL: &str = "models/motionseg_default.json";
+const DEFAULT_BASIS: &str = "models/motionseg_default.basis.json";
 
 #[derive(Debug, clap::Args)]
 struct InspectArgs {
