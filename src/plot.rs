@@ -174,4 +174,118 @@ mod tests {
         assert!(trajectories_svg("e", &[], &Colouring::Time).contains("no windows"));
         assert_eq!(ramp(0.0), "#440154");
     }
+
+    #[test]
+    fn timeline_draws_one_rect_per_run() {
+        let pred = [Some(0), Some(0), Some(1), None, Some(1)];
+        let names = vec!["walk".to_owned(), "jump".to_owned()];
+        let s = timeline_svg(
+            "t",
+            1.0,
+            &[TimelineRow { name: "motionseg", labels: &pred, label_names: &names }],
+        );
+        // Runs: [0,0], [1], [None], [1] -> 4 rectangles plus the background and 2 legend swatches.
+        assert_eq!(s.matches("<rect").count(), 1 + 4 + 2);
+        assert!(s.contains("walk") && s.contains("jump"));
+    }
+}
+
+/// One row of a segmentation timeline: a name and a label per frame (`None`: no label).
+#[derive(Debug, Clone)]
+pub struct TimelineRow<'a> {
+    /// Row title (e.g. `motionseg` or `truth`).
+    pub name: &'a str,
+    /// One label per frame.
+    pub labels: &'a [Option<usize>],
+    /// Names of the labels, for the legend (may be empty: labels are then shown as numbers).
+    pub label_names: &'a [String],
+}
+
+/// Draws segmentation timelines (frames along x, one colour per label), one row each, with a
+/// seconds axis. Returns SVG text.
+pub fn timeline_svg(title: &str, fps: f64, rows: &[TimelineRow<'_>]) -> String {
+    let frames = rows.iter().map(|r| r.labels.len()).max().unwrap_or(0).max(1);
+    let (left, width, row_h, gap) = (110.0, 960.0, 34.0, 26.0);
+    let legend_rows = rows.len();
+    let h = 60.0 + rows.len() as f64 * (row_h + gap) + 30.0 + legend_rows as f64 * 22.0;
+    let w = left + width + 30.0;
+    let x = |f: usize| left + width * f as f64 / frames as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h:.0}" viewBox="0 0 {w} {h:.0}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="10" y="26" font-size="16">{}</text>"#,
+        escape(title)
+    );
+    for (r, row) in rows.iter().enumerate() {
+        let y = 50.0 + r as f64 * (row_h + gap);
+        let _ = write!(
+            s,
+            r#"<text x="10" y="{:.0}" font-size="13">{}</text>"#,
+            y + row_h * 0.65,
+            escape(row.name)
+        );
+        let mut start = 0;
+        for f in 1..=row.labels.len() {
+            if f == row.labels.len() || row.labels[f] != row.labels[start] {
+                let colour = match row.labels[start] {
+                    Some(l) => PALETTE[l % PALETTE.len()],
+                    None => "#dddddd",
+                };
+                let _ = write!(
+                    s,
+                    r#"<rect x="{:.2}" y="{y:.0}" width="{:.2}" height="{row_h}" fill="{colour}"/>"#,
+                    x(start),
+                    (x(f) - x(start)).max(0.5)
+                );
+                start = f;
+            }
+        }
+    }
+    // Seconds axis under the rows.
+    let axis_y = 50.0 + rows.len() as f64 * (row_h + gap) - gap + 6.0;
+    let total_s = frames as f64 / fps.max(1e-9);
+    let step = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0]
+        .into_iter()
+        .find(|st| total_s / st <= 12.0)
+        .unwrap_or(1200.0);
+    let mut t = 0.0;
+    while t <= total_s + 1e-9 {
+        let px = left + width * (t / total_s.max(1e-9)).min(1.0);
+        let _ = write!(
+            s,
+            r##"<line x1="{px:.1}" y1="{axis_y:.0}" x2="{px:.1}" y2="{:.0}" stroke="#444"/><text x="{px:.1}" y="{:.0}" font-size="11" text-anchor="middle">{t:.0} s</text>"##,
+            axis_y + 5.0,
+            axis_y + 18.0
+        );
+        t += step;
+    }
+    // Legend: one line per row, listing its labels.
+    let mut ly = axis_y + 40.0;
+    for row in rows {
+        let mut used: Vec<usize> = row.labels.iter().flatten().copied().collect();
+        used.sort_unstable();
+        used.dedup();
+        let _ = write!(
+            s,
+            r#"<text x="10" y="{:.0}" font-size="12">{}:</text>"#,
+            ly + 12.0,
+            escape(row.name)
+        );
+        let mut lx = left;
+        for l in used {
+            let name = row.label_names.get(l).cloned().unwrap_or_else(|| format!("{l}"));
+            let _ = write!(
+                s,
+                r#"<rect x="{lx:.0}" y="{ly:.0}" width="14" height="14" fill="{}"/><text x="{:.0}" y="{:.0}" font-size="12">{}</text>"#,
+                PALETTE[l % PALETTE.len()],
+                lx + 18.0,
+                ly + 12.0,
+                escape(&name)
+            );
+            lx += 30.0 + 7.0 * name.chars().count() as f64;
+        }
+        ly += 22.0;
+    }
+    s.push_str("</svg>\n");
+    s
 }
