@@ -13,6 +13,7 @@
 //! | [`types`] | [`Skeleton`], [`Joint`], [`Channel`], [`Motion`] |
 //! | [`ingest`] | readers: ASF/AMC, BVH, NPY, CSV — never panic on any bytes |
 //! | [`features`] | canonical feature vectors: root translation + per-joint exponential maps |
+//! | [`cluster`] | online robust single linkage (HDBSCAN*-style) over window embeddings; baselines |
 //!
 //! ## Features
 //!
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod basis;
+pub mod cluster;
 pub mod embed;
 pub mod engine;
 pub mod error;

@@ -5,6 +5,7 @@ mod common;
 
 mod asf_amc;
 mod bvh;
+mod cluster;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "ort")]
