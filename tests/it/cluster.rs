@@ -452,3 +452,32 @@ fn new_index_picks_linear_for_small_sets() {
     assert_eq!(out.len(), 3);
     assert!(out.windows(2).all(|w| w[0].distance <= w[1].distance));
 }
+
+/// Timing probe (not an assertion): `cargo test --test it cluster::timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing() {
+    let mut rng = Rng(2);
+    let dim = 16;
+    let pts = random_units(&mut rng, 4096, dim);
+    let mut params = ClusterParams::new(dim);
+    params.max_points = 4096;
+    let mut c = params.build().unwrap();
+    let mut ev = Vec::new();
+    let t = std::time::Instant::now();
+    for (i, p) in pts.iter().enumerate() {
+        c.insert(i as u64, p, &mut ev).unwrap();
+    }
+    let per = t.elapsed().as_secs_f64() / pts.len() as f64;
+    let t = std::time::Instant::now();
+    let labels = c.labels();
+    println!(
+        "insert: {:.3} ms mean over 4096 points (dim {dim}); labels at n=4096: {:.3} ms ({} labelled)",
+        per * 1e3,
+        t.elapsed().as_secs_f64() * 1e3,
+        labels.iter().filter(|l| l.1.is_some()).count()
+    );
+    let t = std::time::Instant::now();
+    c.insert(9999, &pts[0], &mut ev).unwrap(); // triggers thinning at the cap
+    println!("insert with thinning at n=4096: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+}
