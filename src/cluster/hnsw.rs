@@ -173,7 +173,10 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         h.knn(&unit, 5, &mut a);
         l.knn(&unit, 5, &mut b);
-        assert_eq!(a.iter().map(|n| n.key).collect::<Vec<_>>(), b.iter().map(|n| n.key).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|n| n.key).collect::<Vec<_>>(),
+            b.iter().map(|n| n.key).collect::<Vec<_>>()
+        );
         h.within(&unit, 0.05, &mut a);
         l.within(&unit, 0.05, &mut b);
         assert_eq!(a.len(), b.len());

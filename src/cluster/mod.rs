@@ -435,7 +435,8 @@ impl Clusterer {
             }
             // A point that joined nothing is a new cluster when single points count as clusters.
             let r = self.tuf.find(x);
-            if self.tlabel[r].is_none() && self.tuf.size[r] as usize >= self.params.min_cluster_size {
+            if self.tlabel[r].is_none() && self.tuf.size[r] as usize >= self.params.min_cluster_size
+            {
                 self.tlabel[r] = Some(self.fresh_label(events));
             }
         }
@@ -500,7 +501,8 @@ impl Clusterer {
             }
             return;
         }
-        let labels = labels_from_tree(self.len(), &self.mst, self.params.min_cluster_size, self.params.cut);
+        let labels =
+            labels_from_tree(self.len(), &self.mst, self.params.min_cluster_size, self.params.cut);
         out.extend(self.ids.iter().zip(labels).map(|(&id, l)| (id, l.map(ClusterId))));
     }
 
@@ -524,8 +526,8 @@ impl Clusterer {
         }
         let dim = self.params.dim;
         let mut w = 0;
-        for p in 0..n {
-            if keep[p] {
+        for (p, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+            {
                 self.ids[w] = self.ids[p];
                 self.data.copy_within(p * dim..(p + 1) * dim, w * dim);
                 w += 1;
@@ -554,11 +556,17 @@ impl Clusterer {
             old.sort_unstable();
             let mut used = std::collections::HashSet::new();
             for &r in &roots {
-                if self.tlabel[r].is_some() || (self.tuf.size[r] as usize) < self.params.min_cluster_size {
+                if self.tlabel[r].is_some()
+                    || (self.tuf.size[r] as usize) < self.params.min_cluster_size
+                {
                     continue;
                 }
                 let start = old.partition_point(|&(q, _)| q < r);
-                let best = old[start..].iter().take_while(|&&(q, _)| q == r).map(|&(_, l)| l).find(|l| !used.contains(l));
+                let best = old[start..]
+                    .iter()
+                    .take_while(|&&(q, _)| q == r)
+                    .map(|&(_, l)| l)
+                    .find(|l| !used.contains(l));
                 let label = match best {
                     Some(c) => c,
                     None => self.fresh_label(events),
@@ -582,7 +590,12 @@ fn full_tree(data: &[f32], dim: usize, k: usize) -> (Vec<f32>, Vec<u32>, Vec<Edg
             for q in 0..n {
                 if p != q {
                     let d = cosine_distance(row(p), row(q));
-                    knn_insert(&mut knn_d[p * k..(p + 1) * k], &mut knn_i[p * k..(p + 1) * k], d, q as u32);
+                    knn_insert(
+                        &mut knn_d[p * k..(p + 1) * k],
+                        &mut knn_i[p * k..(p + 1) * k],
+                        d,
+                        q as u32,
+                    );
                 }
             }
         }
@@ -854,7 +867,12 @@ fn label_stability(d: &Dendrogram, m: usize, allow_single: bool, labels: &mut [O
                 (true, true) => {
                     stab += (sa + sb) as f64 * (l - birth);
                     for child in [a, b] {
-                        conds.push(Cond { node: child, birth: l, stability: 0.0, children: vec![] });
+                        conds.push(Cond {
+                            node: child,
+                            birth: l,
+                            stability: 0.0,
+                            children: vec![],
+                        });
                         let id = conds.len() - 1;
                         conds[c].children.push(id);
                         todo.push(id);
@@ -924,10 +942,8 @@ fn unit_rows(points: ArrayView2<f32>, dim: Option<usize>) -> Result<Vec<f32>> {
     let mut data = vec![0.0; n * d];
     for (i, r) in points.rows().into_iter().enumerate() {
         let row: Vec<f32> = r.iter().copied().collect();
-        normalize_into(&row, &mut data[i * d..(i + 1) * d]).map_err(|e| Error::Param {
-            name: "points",
-            message: format!("row {i}: {e}"),
-        })?;
+        normalize_into(&row, &mut data[i * d..(i + 1) * d])
+            .map_err(|e| Error::Param { name: "points", message: format!("row {i}: {e}") })?;
     }
     Ok(data)
 }
@@ -945,7 +961,10 @@ fn unit_rows(points: ArrayView2<f32>, dim: Option<usize>) -> Result<Vec<f32>> {
 /// assert_eq!(cluster_offline(pts.view(), &params)?, [Some(0), Some(0), Some(1), Some(1)]);
 /// # Ok::<(), motionseg::Error>(())
 /// ```
-pub fn cluster_offline(points: ArrayView2<f32>, params: &ClusterParams) -> Result<Vec<Option<usize>>> {
+pub fn cluster_offline(
+    points: ArrayView2<f32>,
+    params: &ClusterParams,
+) -> Result<Vec<Option<usize>>> {
     params.validate()?;
     let data = unit_rows(points, Some(params.dim))?;
     let (_, _, mst) = full_tree(&data, params.dim, min_samples(params.linkage));
@@ -986,7 +1005,8 @@ pub fn average_linkage(points: ArrayView2<f32>, k: usize) -> Result<Vec<usize>> 
     let mut dist = vec![0.0f32; n * n.saturating_sub(1) / 2];
     for i in 0..n {
         for j in i + 1..n {
-            dist[idx(i, j)] = cosine_distance(&data[i * dim..(i + 1) * dim], &data[j * dim..(j + 1) * dim]);
+            dist[idx(i, j)] =
+                cosine_distance(&data[i * dim..(i + 1) * dim], &data[j * dim..(j + 1) * dim]);
         }
     }
     let mut active = vec![true; n];
@@ -1009,7 +1029,10 @@ pub fn average_linkage(points: ArrayView2<f32>, k: usize) -> Result<Vec<usize>> 
                 }
             }
             let Some((_, b)) = best else {
-                return Err(Error::Param { name: "points", message: "internal: empty chain".into() });
+                return Err(Error::Param {
+                    name: "points",
+                    message: "internal: empty chain".into(),
+                });
             };
             if Some(b) == prev {
                 chain.truncate(chain.len() - 2);
@@ -1046,7 +1069,8 @@ pub fn kmeans(points: ArrayView2<f32>, k: usize, seed: u64, max_iter: usize) -> 
     let dim = points.ncols();
     let data = unit_rows(points, None)?;
     let row = |p: usize| &data[p * dim..(p + 1) * dim];
-    let sq = |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum() };
+    let sq =
+        |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum() };
     let mut state = seed;
     let mut rand01 = move || {
         // splitmix64: small, deterministic and good enough for seeding.

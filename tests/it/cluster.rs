@@ -27,7 +27,9 @@ impl Rng {
 /// Points `(1, x, y)` whose directions are near `centre` in the plane (cosine distance is then
 /// monotone in the planar distance for small spreads).
 fn blob(rng: &mut Rng, centre: (f32, f32), sigma: f32, n: usize) -> Vec<[f32; 3]> {
-    (0..n).map(|_| [1.0, centre.0 + sigma * rng.normal(), centre.1 + sigma * rng.normal()]).collect()
+    (0..n)
+        .map(|_| [1.0, centre.0 + sigma * rng.normal(), centre.1 + sigma * rng.normal()])
+        .collect()
 }
 
 fn matrix(points: &[[f32; 3]]) -> Array2<f32> {
@@ -45,10 +47,10 @@ fn shuffled(rng: &mut Rng, mut pts: Vec<([f32; 3], usize)>) -> Vec<([f32; 3], us
 }
 
 fn run(params: &ClusterParams, pts: &[[f32; 3]]) -> (Clusterer, Vec<ClusterEvent>) {
-    let mut c = params.build().unwrap();
+    let mut c = params.build().expect("valid params");
     let mut events = Vec::new();
     for (i, p) in pts.iter().enumerate() {
-        c.insert(i as u64, p, &mut events).unwrap();
+        c.insert(i as u64, p, &mut events).expect("valid point");
     }
     (c, events)
 }
@@ -133,14 +135,16 @@ fn online_equals_offline_on_random_sets() {
             .map(|p| p.0)
             .collect();
         for &(linkage, m, cut) in &cuts {
-            let params = ClusterParams { linkage, min_cluster_size: m, cut, ..ClusterParams::new(3) };
+            let params =
+                ClusterParams { linkage, min_cluster_size: m, cut, ..ClusterParams::new(3) };
             let offline = cluster_offline(matrix(&pts).view(), &params).unwrap();
             let (c, _) = run(&params, &pts);
             let online: Vec<Option<ClusterId>> = c.labels().into_iter().map(|l| l.1).collect();
             assert_eq!(canon(&online), offline, "seed {seed}, {linkage:?}, m={m}, {cut:?}");
             if !matches!(cut, Cut::Threshold(_)) {
                 // Not only the same partition: the same numbering.
-                let direct: Vec<Option<usize>> = online.iter().map(|l| l.map(|c| c.0 as usize)).collect();
+                let direct: Vec<Option<usize>> =
+                    online.iter().map(|l| l.map(|c| c.0 as usize)).collect();
                 assert_eq!(direct, offline);
             }
         }
@@ -194,7 +198,11 @@ fn k_given_gives_exactly_k_clusters_on_clean_blobs() {
     let all: Vec<usize> = (0..xs.len()).collect();
     for params in [
         robust(5, 10, Cut::Count(3)),
-        ClusterParams { linkage: Linkage::Single, min_cluster_size: 1, ..robust(1, 1, Cut::Count(3)) },
+        ClusterParams {
+            linkage: Linkage::Single,
+            min_cluster_size: 1,
+            ..robust(1, 1, Cut::Count(3))
+        },
     ] {
         let mut c = params.build().unwrap();
         let mut events = Vec::new();
@@ -208,7 +216,8 @@ fn k_given_gives_exactly_k_clusters_on_clean_blobs() {
                 assert!(labels.iter().all(|l| l.1.unwrap().0 < 3));
             }
         }
-        let labels: Vec<Option<usize>> = c.labels().iter().map(|l| l.1.map(|c| c.0 as usize)).collect();
+        let labels: Vec<Option<usize>> =
+            c.labels().iter().map(|l| l.1.map(|c| c.0 as usize)).collect();
         let mut distinct: Vec<_> = labels.iter().flatten().collect();
         distinct.sort();
         distinct.dedup();
@@ -224,7 +233,8 @@ fn k_inferred_finds_three_clean_blobs() {
     let all: Vec<usize> = (0..xs.len()).collect();
     for cut in [Cut::Stability { allow_single_cluster: false }, Cut::LargestGap] {
         let (c, _) = run(&robust(5, 15, cut), &xs);
-        let labels: Vec<Option<usize>> = c.labels().iter().map(|l| l.1.map(|c| c.0 as usize)).collect();
+        let labels: Vec<Option<usize>> =
+            c.labels().iter().map(|l| l.1.map(|c| c.0 as usize)).collect();
         let mut distinct: Vec<_> = labels.iter().flatten().collect();
         distinct.sort();
         distinct.dedup();
@@ -322,11 +332,12 @@ fn naive_average(xs: &[[f32; 3]], k: usize) -> Vec<usize> {
         .iter()
         .map(|p| {
             let mut u = [0.0; 3];
-            normalize_into(p, &mut u).unwrap();
+            normalize_into(p, &mut u).expect("nonzero");
             u
         })
         .collect();
-    let d = |a: usize, b: usize| 1.0 - unit[a].iter().zip(&unit[b]).map(|(x, y)| x * y).sum::<f32>();
+    let d =
+        |a: usize, b: usize| 1.0 - unit[a].iter().zip(&unit[b]).map(|(x, y)| x * y).sum::<f32>();
     let mut clusters: Vec<Vec<usize>> = (0..xs.len()).map(|i| vec![i]).collect();
     while clusters.len() > k {
         let mut best = (f64::INFINITY, 0, 0);
@@ -377,7 +388,11 @@ fn baselines_recover_clean_blobs_and_average_matches_naive() {
         for k in [2, 3, 5] {
             let fast = average_linkage(matrix(&xs).view(), k).unwrap();
             let naive: Vec<Option<usize>> = naive_average(&xs, k).into_iter().map(Some).collect();
-            assert_eq!(fast.into_iter().map(Some).collect::<Vec<_>>(), canon(&naive), "seed {seed} k {k}");
+            assert_eq!(
+                fast.into_iter().map(Some).collect::<Vec<_>>(),
+                canon(&naive),
+                "seed {seed} k {k}"
+            );
         }
     }
 }
@@ -387,7 +402,7 @@ fn random_units(rng: &mut Rng, n: usize, dim: usize) -> Vec<Vec<f32>> {
         .map(|_| {
             let v: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
             let mut u = vec![0.0; dim];
-            normalize_into(&v, &mut u).unwrap();
+            normalize_into(&v, &mut u).expect("nonzero");
             u
         })
         .collect()
@@ -410,10 +425,16 @@ fn hnsw_matches_the_linear_oracle() {
     for q in random_units(&mut rng, 20, 8) {
         h.knn(&q, 5, &mut a);
         l.knn(&q, 5, &mut b);
-        assert_eq!(a.iter().map(|n| n.key).collect::<Vec<_>>(), b.iter().map(|n| n.key).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|n| n.key).collect::<Vec<_>>(),
+            b.iter().map(|n| n.key).collect::<Vec<_>>()
+        );
         h.within(&q, 0.3, &mut a);
         l.within(&q, 0.3, &mut b);
-        assert_eq!(a.iter().map(|n| n.key).collect::<Vec<_>>(), b.iter().map(|n| n.key).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|n| n.key).collect::<Vec<_>>(),
+            b.iter().map(|n| n.key).collect::<Vec<_>>()
+        );
     }
     // Larger set: recall of the 10 nearest at least 0.95.
     let dim = 16;
@@ -480,4 +501,15 @@ fn timing() {
     let t = std::time::Instant::now();
     c.insert(9999, &pts[0], &mut ev).unwrap(); // triggers thinning at the cap
     println!("insert with thinning at n=4096: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+}
+
+#[test]
+fn clusterer_and_params_are_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<Clusterer>();
+    check::<ClusterParams>();
+    fn check_index<T: NeighbourIndex>() {}
+    check_index::<motionseg::cluster::index::LinearIndex>();
+    #[cfg(feature = "hnsw")]
+    check_index::<motionseg::cluster::hnsw::HnswIndex>();
 }

@@ -5,9 +5,9 @@ mod common;
 
 mod asf_amc;
 mod bvh;
-mod cluster;
 #[cfg(feature = "cli")]
 mod cli;
+mod cluster;
 #[cfg(feature = "ort")]
 mod embed;
 mod features;
