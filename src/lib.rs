@@ -22,6 +22,7 @@
 //! | [`labels`] | ground-truth labels: ACA / Time2State CSV, Su & Shlizerman tolerance windows |
 //! | [`segment`] | online segmenter: window labels -> frame labels, segments and events |
 //! | [`eval`] | metrics (Hungarian / first-appearance accuracy, ARI, NMI, boundary F1, covering), concatenated-clip benchmark, results table |
+//! | [`cluster`] | online robust single linkage (HDBSCAN*-style) over window embeddings; baselines |
 //!
 //! ## Features
 //!
@@ -45,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod basis;
+pub mod cluster;
 pub mod embed;
 pub mod engine;
 pub mod error;

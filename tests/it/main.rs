@@ -7,6 +7,7 @@ mod asf_amc;
 mod bvh;
 #[cfg(feature = "cli")]
 mod cli;
+mod cluster;
 #[cfg(feature = "ort")]
 mod embed;
 mod eval;
