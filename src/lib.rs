@@ -20,6 +20,7 @@
 //! | [`engine`] | [`engine::EngineModel`] (shared, immutable) and [`engine::Engine`] (per stream) |
 //! | [`plot`] | SVG pictures |
 //! | [`labels`] | ground-truth labels: ACA / Time2State CSV, Su & Shlizerman tolerance windows |
+//! | [`labeler`] | a take from frames to labeled segments: engine, clusterer, segmenter |
 //! | [`segment`] | online segmenter: window labels -> frame labels, segments and events |
 //! | [`eval`] | metrics (Hungarian / first-appearance accuracy, ARI, NMI, boundary F1, covering), concatenated-clip benchmark, results table |
 //! | [`cluster`] | online robust single linkage (HDBSCAN*-style) over window embeddings; baselines |
@@ -53,6 +54,7 @@ pub mod error;
 pub mod eval;
 pub mod features;
 pub mod ingest;
+pub mod labeler;
 pub mod labels;
 pub mod model;
 pub mod plot;

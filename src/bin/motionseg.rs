@@ -8,12 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use motionseg::basis::{modes_for_energy, Modes, PodBasis};
+use motionseg::cluster::{Cut, Linkage};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::embed::Summary;
 use motionseg::engine::{Engine, EngineConfig, EngineModel, WindowStates};
+use motionseg::eval::{evaluate, ResultsTable, Tolerance};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::{self, Input, LoadOptions};
-use motionseg::plot::{trajectories_svg, Colouring};
+use motionseg::labeler::{label_take, LabelerParams, Labeling};
+use motionseg::labels::{read_su, truth_labels};
+use motionseg::plot::{timeline_svg, trajectories_svg, Colouring, TimelineRow};
 use motionseg::{Channel, Motion, Skeleton};
 use ndarray::Array2;
 
@@ -37,6 +41,84 @@ enum Command {
     FitBasis(FitBasisArgs),
     /// Write per-window embeddings (projected decoder states) of a take, optionally the PC3 picture.
     Embed(EmbedArgs),
+    /// Label takes with action segments (batch labeling; --stream runs the streaming engine).
+    Segment(SegmentArgs),
+    /// Measure segmentation accuracy on the labelled development trials of CMU subject 86.
+    Eval(EvalArgs),
+}
+
+/// Labeling settings shared by `segment` and `eval`.
+#[derive(Debug, Clone, clap::Args)]
+struct LabelArgs {
+    /// Frozen POD basis fitted on this model.
+    #[arg(long, default_value = DEFAULT_BASIS)]
+    basis: PathBuf,
+    /// Model frames between windows.
+    #[arg(long, default_value_t = 1)]
+    hop: usize,
+    /// Per-window summary of the projected decoder states: mean, first, last or trajectory.
+    #[arg(long, default_value = "mean")]
+    summary: String,
+    /// Minimum segment length in input frames (hysteresis against flicker).
+    #[arg(long, default_value_t = 60)]
+    min_segment: usize,
+    /// Robust single linkage: neighbours for the core distance (0 = plain single linkage).
+    #[arg(long, default_value_t = 5)]
+    min_samples: usize,
+    /// Clusters smaller than this many windows are noise.
+    #[arg(long, default_value_t = 10)]
+    min_cluster_size: usize,
+    /// How the number of actions is inferred when not given: stability or gap.
+    #[arg(long, default_value = "stability")]
+    infer: String,
+    /// Run the streaming engine (frame by frame) instead of batch; results are the same.
+    #[arg(long)]
+    stream: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SegmentArgs {
+    /// Takes to label.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    label: LabelArgs,
+    /// Number of actions, when known.
+    #[arg(long, short = 'k')]
+    actions: Option<usize>,
+    /// Output format for segments: jsonl or csv.
+    #[arg(long, default_value = "jsonl")]
+    format: String,
+    /// Write one line per input frame, `frame,label` (-1: no label).
+    #[arg(long, value_name = "OUT.csv")]
+    frame_labels: Option<PathBuf>,
+    /// Draw the timeline (SVG).
+    #[arg(long, value_name = "OUT.svg")]
+    plot: Option<PathBuf>,
+    /// Ground-truth segments (CSV start,end,label) drawn under the timeline.
+    #[arg(long, value_name = "TRUTH.csv")]
+    truth: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// Trials of CMU subject 86 with development labels (exp-map .npy in the shared data).
+    #[arg(long, value_delimiter = ',', default_value = "01,03,05,07")]
+    trials: Vec<String>,
+    /// The shared data folder (default $MOTIONSEG_DATA, else ../shared/data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    label: LabelArgs,
+    /// Write every score as JSON.
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
 }
 
 /// Where the model and the ONNX Runtime library come from.
@@ -147,6 +229,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect(&args),
         Command::FitBasis(args) => fit_basis(&args),
         Command::Embed(args) => embed(&args),
+        Command::Segment(args) => segment(&args),
+        Command::Eval(args) => eval(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -494,6 +578,168 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
         std::fs::write(plot, trajectories_svg(&title, &trajectories, &colouring))
             .with_context(|| format!("writing {}", plot.display()))?;
         println!("wrote {}", plot.display());
+    }
+    Ok(())
+}
+
+fn labeler_params(l: &LabelArgs, actions: Option<usize>) -> anyhow::Result<LabelerParams> {
+    let mut p = LabelerParams::new(actions);
+    p.engine.hop = l.hop;
+    p.engine.summary = l.summary.parse()?;
+    p.min_segment_frames = l.min_segment;
+    p.streaming = l.stream;
+    p.cluster.linkage = if l.min_samples == 0 {
+        Linkage::Single
+    } else {
+        Linkage::Robust { min_samples: l.min_samples }
+    };
+    p.cluster.min_cluster_size = l.min_cluster_size;
+    if actions == Some(0) {
+        anyhow::bail!("--actions must be at least 1");
+    }
+    if actions.is_none() {
+        p.cluster.cut = match l.infer.as_str() {
+            "stability" => Cut::Stability { allow_single_cluster: false },
+            "gap" => Cut::LargestGap,
+            other => anyhow::bail!("--infer: expected stability or gap, got {other:?}"),
+        };
+    }
+    Ok(p)
+}
+
+fn label_file(
+    model: &EngineModel,
+    args: &ModelArgs,
+    take: &Take,
+    params: &LabelerParams,
+) -> anyhow::Result<Labeling> {
+    let m = model.manifest();
+    m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
+    let emb = OrtEmbedder::new(model.model_bytes(), m, args.threads)?;
+    let bar = progress(take.frames.nrows() as u64, "segment");
+    let labeling = label_take(model, emb, take.frames.view(), take.fps, params, |i| {
+        bar.set_position(i as u64)
+    })
+    .with_context(|| take.name.clone())?;
+    bar.finish_and_clear();
+    Ok(labeling)
+}
+
+fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
+    if !matches!(args.format.as_str(), "jsonl" | "csv") {
+        anyhow::bail!("--format: expected jsonl or csv, got {:?}", args.format);
+    }
+    if args.files.len() > 1 && (args.frame_labels.is_some() || args.plot.is_some()) {
+        anyhow::bail!("--frame-labels and --plot take one input file");
+    }
+    let params = labeler_params(&args.label, args.actions)?;
+    let model = load_model(&args.model, Some(&args.label.basis))?;
+    let mut out = String::new();
+    if args.format == "csv" {
+        out.push_str("file,segment,start_frame,end_frame,start_s,end_s,label,confidence\n");
+    }
+    for file in &args.files {
+        let take = read_take(file, &args.input)?;
+        let labeling = label_file(&model, &args.model, &take, &params)?;
+        for s in &labeling.segments {
+            let label = s.label.map_or(-1, |l| l as i64);
+            if args.format == "csv" {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{:.3},{:.3},{label},{:.3}",
+                    take.name,
+                    s.id,
+                    s.start,
+                    s.end,
+                    s.start_s(take.fps),
+                    s.end_s(take.fps),
+                    s.confidence
+                );
+            } else {
+                let line = serde_json::json!({
+                    "file": take.name, "segment": s.id, "start_frame": s.start, "end_frame": s.end,
+                    "start_s": (s.start_s(take.fps) * 1000.0).round() / 1000.0,
+                    "end_s": (s.end_s(take.fps) * 1000.0).round() / 1000.0,
+                    "label": label, "confidence": (f64::from(s.confidence) * 1000.0).round() / 1000.0,
+                });
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        if let Some(path) = &args.frame_labels {
+            let mut csv = String::from("frame,label\n");
+            for (i, l) in labeling.frame_labels.iter().enumerate() {
+                let _ = writeln!(csv, "{i},{}", l.map_or(-1, |l| l as i64));
+            }
+            std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+        }
+        if let Some(path) = &args.plot {
+            let truth = match &args.truth {
+                Some(t) => {
+                    let segs = motionseg::labels::read_segments(t)?;
+                    Some(motionseg::labels::frame_labels(&segs, take.frames.nrows()))
+                }
+                None => None,
+            };
+            let mut rows = vec![TimelineRow {
+                name: "motionseg",
+                labels: &labeling.frame_labels,
+                label_names: &[],
+            }];
+            if let Some((labels, names)) = &truth {
+                rows.push(TimelineRow { name: "truth", labels, label_names: names });
+            }
+            let title = format!("{}: {} segments", take.name, labeling.segments.len());
+            std::fs::write(path, timeline_svg(&title, take.fps, &rows))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let data = args
+        .data
+        .clone()
+        .or_else(|| std::env::var_os("MOTIONSEG_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| resolve(Path::new("../shared/data")));
+    let model = load_model(&args.model, Some(&args.label.basis))?;
+    let mut tables: Vec<(String, ResultsTable)> = Vec::new();
+    for (mode, given) in [("K given", true), ("K inferred", false)] {
+        let mut table = ResultsTable::default();
+        for trial in &args.trials {
+            let npy = data.join(format!("cmu/86/expmap/86_{trial}.npy"));
+            let truth_path = data.join(format!("cmu/86/labels/aca/86_{trial}.csv"));
+            let su_path = data.join(format!("cmu/86/labels/su/86_{trial}.txt"));
+            let input = InputArgs { asf: None, fps: Some(120.0) };
+            let take = read_take(&npy, &input)?;
+            let segs = motionseg::labels::read_segments(&truth_path)?;
+            let (truth, names) =
+                truth_labels(&segs, take.frames.nrows(), &truth_path.display().to_string())?;
+            let tolerance = match read_su(&su_path).and_then(|s| s.with_frame_count(truth.len())) {
+                Ok(su) => Tolerance::Windows(su.boundaries),
+                Err(_) => Tolerance::Frames(60),
+            };
+            let params = labeler_params(&args.label, given.then_some(names.len()))?;
+            let labeling = label_file(&model, &args.model, &take, &params)?;
+            let report = evaluate(&truth, &labeling.frame_labels, &tolerance)?;
+            table.push(format!("86_{trial}"), report);
+        }
+        println!(
+            "== CMU 86 development trials, {mode} ({})",
+            if args.label.stream { "streaming" } else { "batch" }
+        );
+        println!("{}", table.render());
+        tables.push((mode.to_owned(), table));
+    }
+    if let Some(path) = &args.json {
+        let mut obj = serde_json::Map::new();
+        for (mode, table) in &tables {
+            obj.insert(mode.clone(), serde_json::from_str(&table.to_json()?)?);
+        }
+        std::fs::write(path, serde_json::Value::Object(obj).to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
