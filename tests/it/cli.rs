@@ -129,3 +129,66 @@ fn fit_basis_then_embed_with_the_fixture_model() {
     assert!(err.contains("loading ONNX Runtime from Cargo.toml"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[cfg(feature = "ort")]
+#[test]
+fn segment_labels_a_take_and_refuses_bad_requests() {
+    let dir = std::env::temp_dir().join(format!("motionseg-cli-seg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let basis = dir.join("basis.json");
+    let b = basis.display().to_string();
+    let take = ["examples/data/86_01.amc", "--asf", "examples/data/86.asf"];
+    let model = ["--model", "models/fixture_tiny.json"];
+    let o = motionseg(&[&["fit-basis"][..], &take, &model, &["-o", &b, "--modes", "3"]].concat());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let fl = dir.join("frames.csv");
+    let svg = dir.join("t.svg");
+    let o = motionseg(
+        &[
+            &["segment"][..],
+            &take,
+            &model,
+            &["--basis", &b, "-k", "4", "--hop", "4", "--format", "csv"],
+            &["--frame-labels", fl.to_str().expect("utf8"), "--plot", svg.to_str().expect("utf8")],
+            &[
+                "--truth",
+                crate::common::data("cmu/86/labels/aca/86_01.csv").to_str().expect("utf8"),
+            ],
+        ]
+        .concat(),
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(out.starts_with("file,segment,start_frame,end_frame,start_s,end_s,label,confidence\n"));
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert!(!rows.is_empty());
+    assert!(rows[0].contains(",0,") && rows.last().expect("rows").contains(",4579,"), "{out}");
+    let frames = std::fs::read_to_string(&fl).expect("frame labels");
+    assert_eq!(frames.lines().count(), 4580);
+    assert!(std::fs::read_to_string(&svg).expect("svg").contains("truth"));
+    for (extra, want) in [
+        (vec!["-k", "0"], "at least 1"),
+        (vec!["-k", "100000"], "100000 actions"),
+        (vec!["--format", "xml"], "expected jsonl or csv"),
+    ] {
+        let o = motionseg(&[&["segment"][..], &take, &model, &["--basis", &b], &extra].concat());
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    let empty = dir.join("empty.amc");
+    std::fs::write(&empty, b"").expect("write");
+    let o = motionseg(&[
+        "segment",
+        empty.to_str().expect("utf8"),
+        "--asf",
+        "examples/data/86.asf",
+        "--model",
+        "models/fixture_tiny.json",
+        "--basis",
+        &b,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("empty.amc"), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -217,3 +217,41 @@ fn model_and_input_errors_are_clear() {
     assert!(e.contains("libonnxruntime.so.9 does not exist"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn labeling_streaming_equals_batch_on_a_real_take() {
+    use motionseg::labeler::{label_take, LabelerParams};
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..2400, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    let m = model.manifest().clone();
+    for actions in [Some(3), None] {
+        let run = |streaming: bool| {
+            let mut p = LabelerParams::new(actions);
+            p.streaming = streaming;
+            p.engine.hop = 2;
+            let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+            label_take(&model, emb, frames.view(), 120.0, &p, |_| {}).expect("label")
+        };
+        let (a, b) = (run(true), run(false));
+        assert_eq!(a.frame_labels.len(), 2400);
+        assert_eq!(a.window_labels, b.window_labels, "actions {actions:?}");
+        assert_eq!(a.segments, b.segments, "actions {actions:?}");
+        if let Some(k) = actions {
+            let mut used: Vec<usize> = a.window_labels.iter().flatten().copied().collect();
+            used.sort_unstable();
+            used.dedup();
+            assert_eq!(used.len(), k, "K given gives K clusters");
+        }
+        // Segments tile the take.
+        assert_eq!(a.segments.first().map(|s| s.start), Some(0));
+        assert_eq!(a.segments.last().map(|s| s.end), Some(2400));
+        assert!(a.segments.windows(2).all(|w| w[0].end == w[1].start));
+    }
+    // More actions than windows is a clear error.
+    let p = LabelerParams::new(Some(100_000));
+    let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+    let e = label_take(&model, emb, frames.view(), 120.0, &p, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("100000 actions"), "{e}");
+}
