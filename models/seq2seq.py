@@ -853,7 +853,10 @@ def cmd_export(args):
         import shutil
         cd = Path(args.curve_dir)
         shutil.copy(run_dir / "monitor.csv", cd / (out.stem + ".monitor.csv"))
-        shutil.copy(run_dir / "monitor.png", cd / (out.stem + ".monitor.png"))
+        plot_curve(run_dir / "monitor.csv", cd / (out.stem + ".monitor.png"),
+                   f"{out.name}: N={cfg.N} T_e={cfg.T_e} T_d={cfg.T_d} fps={cfg.fps} "
+                   f"geo={cfg.w_geodesic} fid={cfg.w_fidelity} con={cfg.w_continuity}; "
+                   f"exported checkpoint: iter {row['iter']} ({args.select})")
 
 
 # --------------------------------------------------------------------------------------------
