@@ -264,6 +264,7 @@ class Config:
     w_fidelity: float = 0.0        # weight of the adversarial single-frame discriminator loss
     w_continuity: float = 0.0      # weight of the adversarial sequence discriminator loss
     grad_clip: float = 1.0
+    input_noise: float = 0.0       # std of Gaussian noise added to encoder inputs in training (normalised units)
     val_frac: float = 0.15
     dataset: str = "cmu86"
     trials: list = field(default_factory=lambda: ["01", "03", "05", "07"])
@@ -659,6 +660,8 @@ def train(cfg: Config, out_dir: Path, data: Dataset | None = None, log=print) ->
         c0 = time.process_time()
         w = torch.from_numpy(sample_batch(rng, train_seqs, weights, cfg.batch, T))
         x, target = w[:, :cfg.T_e], w[:, cfg.T_e:]
+        if cfg.input_noise > 0:
+            x = x + cfg.input_noise * torch.randn_like(x)
         pred, _, _ = model(x)
         mse = ((pred - target) ** 2).mean()
         loss = mse
