@@ -941,19 +941,22 @@ def make_fixture(out: Path, seed: int = 0):
     print(f"wrote {cpath}")
 
 
-def bench(path: Path, batch: int = 32, threads: int = 2, seconds: float = 3.0) -> float:
+def bench(path: Path, batch: int = 32, threads: int = 2, seconds: float = 3.0, cpu: bool = False) -> float:
     sess = ort_session(path, threads)
     shp = sess.get_inputs()[0].shape
     x = np.random.default_rng(0).standard_normal((batch, shp[1], shp[2])).astype(np.float32)
     for _ in range(3):
         sess.run(None, {"input": x})
     n, t0 = 0, time.perf_counter()
-    times = []
+    times, cpus = [], []
     while time.perf_counter() - t0 < seconds or n < 5:
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         sess.run(None, {"input": x})
         times.append(time.perf_counter() - t1)
+        cpus.append(time.process_time() - c1)
         n += 1
+    if cpu:  # CPU seconds of this process per window: robust to other load, for 1 thread
+        return float(np.median(cpus) / batch * 1000)
     return float(np.median(times) / batch * 1000)
 
 
@@ -998,18 +1001,19 @@ def cmd_table(args):
     """Markdown table row per run: val loss, dev ARI/acc, ONNX size, ms/window (ORT, batch 32)."""
     torch = _torch()
     torch.set_num_threads(1)
-    print("| run | N | checkpoint (iter, train CPU s) | val MSE | dev ARI | dev window acc. | ONNX size | ms/window 1 thread | ms/window 2 threads |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| run | N | checkpoint (iter, train CPU s) | val MSE | dev ARI | dev window acc. | ONNX size | CPU ms/window (1 thread) | wall ms/window 1 thread | wall ms/window 2 threads |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         run_dir = Path(run)
         cfg, meta, row, model = load_run(run_dir, args.select)
         out = run_dir / f"table_{row['iter']}.onnx"
         onnx_export(model, cfg, meta["C_in"], out, log=lambda *_: None)
+        ms1c = bench(out, 32, 1, args.seconds, cpu=True)
         ms1 = bench(out, 32, 1, args.seconds)
         ms2 = bench(out, 32, 2, args.seconds)
         print(f"| {run_dir.name} | {cfg.N} | {row['iter']}, {float(row['train_cpu_s']):.0f} | "
               f"{float(row['val_loss']):.4f} | {float(row['dev_ari']):.3f} | {float(row['dev_acc']):.3f} | "
-              f"{out.stat().st_size / 1e6:.2f} MB | {ms1:.3f} | {ms2:.3f} |", flush=True)
+              f"{out.stat().st_size / 1e6:.2f} MB | {ms1c:.3f} | {ms1:.3f} | {ms2:.3f} |", flush=True)
 
 
 def main(argv=None):
