@@ -159,7 +159,7 @@ struct FitBasisArgs {
     #[arg(long, short)]
     out: PathBuf,
     /// Keep the fewest modes reaching this fraction of singular-value energy.
-    #[arg(long, default_value_t = 0.99, conflicts_with = "modes")]
+    #[arg(long, default_value_t = 0.90, conflicts_with = "modes")]
     energy: f64,
     /// Keep exactly this many modes instead.
     #[arg(long)]
