@@ -1,5 +1,5 @@
 //! A whole take (or stream) from frames to labeled segments: [`Engine`] embeddings, online
-//! [`Clusterer`], then the [`Segmenter`].
+//! [`Clusterer`](crate::cluster::Clusterer), then the [`Segmenter`](crate::segment::Segmenter).
 //!
 //! Streaming feeds frames one at a time and inserts each window into the clusterer as soon as the
 //! model has run on it; batch embeds everything first with large model batches. Both insert the
