@@ -53,8 +53,8 @@ struct LabelArgs {
     /// Frozen POD basis fitted on this model.
     #[arg(long, default_value = DEFAULT_BASIS)]
     basis: PathBuf,
-    /// Model frames between windows.
-    #[arg(long, default_value_t = 1)]
+    /// Model frames between windows (the defaults below were chosen by `eval` at hop 2).
+    #[arg(long, default_value_t = 2)]
     hop: usize,
     /// Per-window summary of the projected decoder states: mean, first, last or trajectory.
     #[arg(long, default_value = "mean")]
@@ -63,10 +63,10 @@ struct LabelArgs {
     #[arg(long, default_value_t = 60)]
     min_segment: usize,
     /// Robust single linkage: neighbours for the core distance (0 = plain single linkage).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 20)]
     min_samples: usize,
     /// Clusters smaller than this many windows are noise.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 40)]
     min_cluster_size: usize,
     /// How the number of actions is inferred when not given: stability or gap.
     #[arg(long, default_value = "stability")]

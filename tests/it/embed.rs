@@ -231,6 +231,9 @@ fn labeling_streaming_equals_batch_on_a_real_take() {
             let mut p = LabelerParams::new(actions);
             p.streaming = streaming;
             p.engine.hop = 2;
+            // Small clusters so that the random-weight fixture still yields K of them.
+            p.cluster.linkage = motionseg::cluster::Linkage::Robust { min_samples: 5 };
+            p.cluster.min_cluster_size = 10;
             let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
             label_take(&model, emb, frames.view(), 120.0, &p, |_| {}).expect("label")
         };
