@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{ArrayView1, ArrayView2};
 use sha2::{Digest, Sha256};
 
 use crate::basis::PodBasis;
@@ -16,6 +16,15 @@ use crate::embed::{Embedder, Summary};
 use crate::error::{Error, Result};
 use crate::model::Manifest;
 use crate::window::{FrameTransform, WindowSpan, Windower};
+
+/// Calls `f` with `row` as a slice: borrowed when the row is contiguous (the usual standard-layout
+/// matrix, so the per-frame path allocates nothing), copied otherwise.
+pub fn with_row<R>(row: ArrayView1<'_, f32>, f: impl FnOnce(&[f32]) -> R) -> R {
+    match row.as_slice() {
+        Some(s) => f(s),
+        None => f(&row.to_vec()),
+    }
+}
 
 /// Everything streams share: validated manifest, model bytes (hash-checked), frozen basis.
 /// Cheap to clone; `Send + Sync`.
@@ -284,8 +293,7 @@ impl<E: Embedder> Engine<E> {
     pub fn embed_all(&mut self, frames: ArrayView2<'_, f32>) -> Result<Vec<WindowEmbedding>> {
         let mut out = Vec::new();
         for row in frames.rows() {
-            let row = row.as_slice().map(<[f32]>::to_vec).unwrap_or_else(|| row.to_vec());
-            self.push_frame(&row, &mut out)?;
+            with_row(row, |r| self.push_frame(r, &mut out))?;
         }
         self.flush(&mut out)?;
         Ok(out)
@@ -308,14 +316,4 @@ fn embed_window(
     let mut values = vec![0.0; summary.len(t_d, k)];
     summary.write(projected, t_d, k, &mut values);
     Ok(WindowEmbedding { span: w.span, values })
-}
-
-/// Stacks embeddings into a `[windows, dim]` matrix (empty input gives `[0, 0]`).
-pub fn stack(embeddings: &[WindowEmbedding]) -> Array2<f32> {
-    let dim = embeddings.first().map_or(0, |e| e.values.len());
-    let mut a = Array2::zeros((embeddings.len(), dim));
-    for (mut row, e) in a.rows_mut().into_iter().zip(embeddings) {
-        row.assign(&ndarray::ArrayView1::from(&e.values[..]));
-    }
-    a
 }

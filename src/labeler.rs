@@ -10,7 +10,7 @@ use ndarray::ArrayView2;
 
 use crate::cluster::{ClusterParams, Cut, Linkage};
 use crate::embed::Embedder;
-use crate::engine::{Engine, EngineConfig, EngineModel, WindowEmbedding};
+use crate::engine::{with_row, Engine, EngineConfig, EngineModel, WindowEmbedding};
 use crate::error::{Error, Result};
 use crate::segment::{Segment, SegmenterParams};
 use crate::window::WindowSpan;
@@ -95,8 +95,7 @@ pub fn label_take<E: Embedder>(
     };
     let mut out = Vec::new();
     for (i, row) in frames.rows().into_iter().enumerate() {
-        let row = row.to_vec();
-        engine.push_frame(&row, &mut out)?;
+        with_row(row, |r| engine.push_frame(r, &mut out))?;
         if params.streaming {
             for w in out.drain(..) {
                 insert(&w, &mut windows)?;

@@ -11,7 +11,7 @@ use motionseg::basis::{modes_for_energy, Modes, PodBasis};
 use motionseg::cluster::{Cut, Linkage};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::embed::Summary;
-use motionseg::engine::{Engine, EngineConfig, EngineModel, WindowStates};
+use motionseg::engine::{with_row, Engine, EngineConfig, EngineModel, WindowStates};
 use motionseg::eval::{evaluate, ResultsTable, Tolerance};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::{self, Input, LoadOptions};
@@ -464,7 +464,7 @@ fn fit_basis(args: &FitBasisArgs) -> anyhow::Result<()> {
             Ok(())
         };
         for (i, row) in take.frames.rows().into_iter().enumerate() {
-            engine.push_frame_states(&row.to_vec(), &mut sink)?;
+            with_row(row, |r| engine.push_frame_states(r, &mut sink))?;
             if i % 256 == 0 {
                 bar.set_position(i as u64);
             }
@@ -509,7 +509,7 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
     let mut out = Vec::new();
     let started = std::time::Instant::now();
     for (i, row) in take.frames.rows().into_iter().enumerate() {
-        engine.push_frame(&row.to_vec(), &mut out)?;
+        with_row(row, |r| engine.push_frame(r, &mut out))?;
         if i % 256 == 0 {
             bar.set_position(i as u64);
         }

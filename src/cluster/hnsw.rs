@@ -115,14 +115,7 @@ impl NeighbourIndex for HnswIndex {
     }
 
     fn remove(&mut self, key: usize) {
-        if let Some(i) = self.keys.iter().position(|&k| k == key) {
-            let last = self.keys.len() - 1;
-            self.keys.swap(i, last);
-            self.keys.pop();
-            for j in 0..self.dim {
-                self.data.swap(i * self.dim + j, last * self.dim + j);
-            }
-            self.data.truncate(last * self.dim);
+        if super::index::swap_remove_key(&mut self.keys, &mut self.data, self.dim, key) {
             self.removed.insert(key);
             if self.removed.len() > self.keys.len() {
                 self.rebuild();

@@ -78,6 +78,25 @@ pub fn normalize_into(v: &[f32], out: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
+/// Removes `key` and its `dim` values from parallel key/row storage by swapping in the last
+/// row. Returns whether the key was present.
+pub(crate) fn swap_remove_key(
+    keys: &mut Vec<usize>,
+    data: &mut Vec<f32>,
+    dim: usize,
+    key: usize,
+) -> bool {
+    let Some(i) = keys.iter().position(|&k| k == key) else { return false };
+    let last = keys.len() - 1;
+    keys.swap(i, last);
+    keys.pop();
+    for j in 0..dim {
+        data.swap(i * dim + j, last * dim + j);
+    }
+    data.truncate(last * dim);
+    true
+}
+
 /// Sorts neighbours closest first, ties by key, so that every index orders results alike.
 pub(crate) fn sort_neighbours(out: &mut [Neighbour]) {
     out.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.key.cmp(&b.key)));
@@ -119,16 +138,8 @@ impl NeighbourIndex for LinearIndex {
     }
 
     fn remove(&mut self, key: usize) {
-        if let Some(i) = self.keys.iter().position(|&k| k == key) {
-            // Swap-remove: order of storage does not matter, results are sorted.
-            let last = self.keys.len() - 1;
-            self.keys.swap(i, last);
-            self.keys.pop();
-            for j in 0..self.dim {
-                self.data.swap(i * self.dim + j, last * self.dim + j);
-            }
-            self.data.truncate(last * self.dim);
-        }
+        // Swap-remove: order of storage does not matter, results are sorted.
+        swap_remove_key(&mut self.keys, &mut self.data, self.dim, key);
     }
 
     fn knn(&self, unit: &[f32], k: usize, out: &mut Vec<Neighbour>) {
