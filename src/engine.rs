@@ -138,22 +138,158 @@ pub struct WindowStates<'a> {
     pub decoder: &'a [f32],
 }
 
-/// The per-stream engine.
+/// The windowing half of an [`Engine`]: per-stream resampling, input transform and ring buffer.
+/// It needs no model session, so a pipeline can run it on another thread than the inference
+/// ([`WindowInference`]); [`Engine`] is exactly the two run one after the other.
 #[derive(Debug)]
-pub struct Engine<E: Embedder> {
-    model: EngineModel,
-    config: EngineConfig,
+pub struct Windowing {
+    t_e: usize,
     transform: FrameTransform,
     windower: Windower,
-    embedder: E,
     frame_buf: Vec<f32>,
     window_buf: Vec<f32>,
-    pending: Vec<f32>,
-    pending_spans: Vec<WindowSpan>,
+    windows: u64,
+}
+
+impl Windowing {
+    /// Windowing of a stream at `input_fps` frames per second with a window every `hop` model
+    /// frames.
+    pub fn new(model: &EngineModel, input_fps: f64, hop: usize) -> Result<Windowing> {
+        let m = model.manifest();
+        let transform = FrameTransform::new(model.manifest.clone(), input_fps)?;
+        let windower = Windower::new(m.t_e, m.input_channels(), hop)?;
+        let c = m.input_channels();
+        Ok(Windowing {
+            t_e: m.t_e,
+            transform,
+            windower,
+            frame_buf: vec![0.0; c],
+            window_buf: vec![0.0; m.t_e * c],
+            windows: 0,
+        })
+    }
+
+    /// Source frames per model frame.
+    pub fn ratio(&self) -> f64 {
+        self.transform.ratio()
+    }
+
+    /// Values in one window's model input (`T_e * C`).
+    pub fn window_len(&self) -> usize {
+        self.window_buf.len()
+    }
+
+    /// Feeds one raw frame. When it completes a window, returns the window's span and its model
+    /// input (`T_e * C` values, oldest frame first), valid until the next call.
+    pub fn push(&mut self, raw: &[f32]) -> Result<Option<(WindowSpan, &[f32])>> {
+        if !self.transform.push(raw, &mut self.frame_buf)? {
+            return Ok(None);
+        }
+        let Some(first) = self.windower.push(&self.frame_buf, &mut self.window_buf)? else {
+            return Ok(None);
+        };
+        let t_e = self.t_e as u64;
+        let ratio = self.transform.ratio();
+        let span = WindowSpan {
+            index: self.windows,
+            first_frame: (first as f64 * ratio).round() as usize,
+            last_frame: (((first + t_e - 1) as f64) * ratio).ceil() as usize,
+        };
+        self.windows += 1;
+        Ok(Some((span, &self.window_buf)))
+    }
+}
+
+/// The inference half of an [`Engine`]: the model session and the projection of decoder states
+/// onto the basis. Windows are independent, so any batching gives the same embeddings.
+#[derive(Debug)]
+pub struct WindowInference<E: Embedder> {
+    model: EngineModel,
+    summary: Summary,
+    embedder: E,
     enc: Vec<f32>,
     dec: Vec<f32>,
     projected: Vec<f32>,
-    windows: u64,
+}
+
+impl<E: Embedder> WindowInference<E> {
+    /// Inference with `embedder` (a session of `model`), summarising windows with `summary`.
+    pub fn new(model: EngineModel, embedder: E, summary: Summary) -> WindowInference<E> {
+        WindowInference {
+            model,
+            summary,
+            embedder,
+            enc: Vec::new(),
+            dec: Vec::new(),
+            projected: Vec::new(),
+        }
+    }
+
+    /// Length of one embedding vector (needs a basis).
+    pub fn embedding_len(&self) -> Option<usize> {
+        let k = self.model.basis()?.modes();
+        Some(self.summary.len(self.model.manifest().t_d, k))
+    }
+
+    /// Runs the model on `spans.len()` windows (`windows`: their model inputs back to back) and
+    /// calls `sink` with each window's raw states, in order.
+    pub fn run_states(
+        &mut self,
+        windows: &[f32],
+        spans: &[WindowSpan],
+        sink: &mut dyn FnMut(WindowStates<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        self.embedder.run(windows, spans.len(), &mut self.enc, &mut self.dec)?;
+        let m = self.model.manifest();
+        let (te, td) = (m.t_e * m.state_dim, m.t_d * m.state_dim);
+        for (i, span) in spans.iter().enumerate() {
+            sink(WindowStates {
+                span: *span,
+                encoder: &self.enc[i * te..(i + 1) * te],
+                decoder: &self.dec[i * td..(i + 1) * td],
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs the model on windows as [`run_states`](Self::run_states) does and appends their
+    /// embeddings to `out`. Needs a basis.
+    pub fn run(
+        &mut self,
+        windows: &[f32],
+        spans: &[WindowSpan],
+        out: &mut Vec<WindowEmbedding>,
+    ) -> Result<()> {
+        let (basis, summary, t_d) = self.projection()?;
+        let mut projected = std::mem::take(&mut self.projected);
+        let result = self.run_states(windows, spans, &mut |w| {
+            out.push(embed_window(&basis, summary, t_d, w, &mut projected)?);
+            Ok(())
+        });
+        self.projected = projected;
+        result
+    }
+
+    fn projection(&self) -> Result<(Arc<PodBasis>, Summary, usize)> {
+        let basis = self.model.basis.clone().ok_or_else(|| Error::Param {
+            name: "basis",
+            message: "embedding needs a POD basis (fit one with `motionseg fit-basis`)".to_owned(),
+        })?;
+        Ok((basis, self.summary, self.model.manifest().t_d))
+    }
+}
+
+/// The per-stream engine: [`Windowing`] then [`WindowInference`], with model calls batched.
+#[derive(Debug)]
+pub struct Engine<E: Embedder> {
+    config: EngineConfig,
+    windowing: Windowing,
+    inference: WindowInference<E>,
+    pending: Vec<f32>,
+    pending_spans: Vec<WindowSpan>,
 }
 
 impl<E: Embedder> Engine<E> {
@@ -167,37 +303,34 @@ impl<E: Embedder> Engine<E> {
         if config.batch == 0 {
             return Err(Error::Param { name: "batch", message: "must be at least 1".to_owned() });
         }
-        let m = model.manifest();
-        let transform = FrameTransform::new(model.manifest.clone(), input_fps)?;
-        let windower = Windower::new(m.t_e, m.input_channels(), config.hop)?;
-        let c = m.input_channels();
-        let t_e = m.t_e;
+        let windowing = Windowing::new(&model, input_fps, config.hop)?;
+        let window_len = windowing.window_len();
         Ok(Engine {
             config,
-            transform,
-            windower,
-            embedder,
-            frame_buf: vec![0.0; c],
-            window_buf: vec![0.0; t_e * c],
-            pending: Vec::with_capacity(config.batch * t_e * c),
+            windowing,
+            inference: WindowInference::new(model, embedder, config.summary),
+            pending: Vec::with_capacity(config.batch * window_len),
             pending_spans: Vec::with_capacity(config.batch),
-            enc: Vec::new(),
-            dec: Vec::new(),
-            projected: Vec::new(),
-            windows: 0,
-            model,
         })
     }
 
     /// The shared model.
     pub fn model(&self) -> &EngineModel {
-        &self.model
+        &self.inference.model
     }
 
     /// Length of one embedding vector (needs a basis).
     pub fn embedding_len(&self) -> Option<usize> {
-        let k = self.model.basis()?.modes();
-        Some(self.config.summary.len(self.model.manifest().t_d, k))
+        self.inference.embedding_len()
+    }
+
+    /// Queues the window completed by `raw`, if any; true when a batch is due.
+    fn window(&mut self, raw: &[f32]) -> Result<bool> {
+        if let Some((span, values)) = self.windowing.push(raw)? {
+            self.pending.extend_from_slice(values);
+            self.pending_spans.push(span);
+        }
+        Ok(self.pending_spans.len() >= self.config.batch)
     }
 
     /// Feeds one raw frame; runs the model on completed windows and calls `sink` with each
@@ -207,23 +340,8 @@ impl<E: Embedder> Engine<E> {
         raw: &[f32],
         sink: &mut dyn FnMut(WindowStates<'_>) -> Result<()>,
     ) -> Result<()> {
-        if !self.transform.push(raw, &mut self.frame_buf)? {
-            return Ok(());
-        }
-        if let Some(first) = self.windower.push(&self.frame_buf, &mut self.window_buf)? {
-            let t_e = self.model.manifest().t_e as u64;
-            let ratio = self.transform.ratio();
-            let span = WindowSpan {
-                index: self.windows,
-                first_frame: (first as f64 * ratio).round() as usize,
-                last_frame: (((first + t_e - 1) as f64) * ratio).ceil() as usize,
-            };
-            self.windows += 1;
-            self.pending.extend_from_slice(&self.window_buf);
-            self.pending_spans.push(span);
-            if self.pending_spans.len() >= self.config.batch {
-                self.run_pending(sink)?;
-            }
+        if self.window(raw)? {
+            self.flush_states(sink)?;
         }
         Ok(())
     }
@@ -233,60 +351,29 @@ impl<E: Embedder> Engine<E> {
         &mut self,
         sink: &mut dyn FnMut(WindowStates<'_>) -> Result<()>,
     ) -> Result<()> {
-        if !self.pending_spans.is_empty() {
-            self.run_pending(sink)?;
-        }
-        Ok(())
-    }
-
-    fn run_pending(&mut self, sink: &mut dyn FnMut(WindowStates<'_>) -> Result<()>) -> Result<()> {
-        let b = self.pending_spans.len();
-        self.embedder.run(&self.pending, b, &mut self.enc, &mut self.dec)?;
-        let m = self.model.manifest();
-        let (te, td) = (m.t_e * m.state_dim, m.t_d * m.state_dim);
-        for (i, span) in self.pending_spans.iter().enumerate() {
-            sink(WindowStates {
-                span: *span,
-                encoder: &self.enc[i * te..(i + 1) * te],
-                decoder: &self.dec[i * td..(i + 1) * td],
-            })?;
-        }
+        let result = self.inference.run_states(&self.pending, &self.pending_spans, sink);
         self.pending.clear();
         self.pending_spans.clear();
-        Ok(())
+        result
     }
 
     /// Feeds one raw frame; appends the embeddings of windows completed (and run) to `out`.
     /// Needs a basis.
     pub fn push_frame(&mut self, raw: &[f32], out: &mut Vec<WindowEmbedding>) -> Result<()> {
-        let (basis, summary, t_d) = self.projection()?;
-        let mut projected = std::mem::take(&mut self.projected);
-        let result = self.push_frame_states(raw, &mut |w| {
-            out.push(embed_window(&basis, summary, t_d, w, &mut projected)?);
-            Ok(())
-        });
-        self.projected = projected;
-        result
+        self.inference.projection()?;
+        if self.window(raw)? {
+            self.flush(out)?;
+        }
+        Ok(())
     }
 
     /// Runs pending windows and appends their embeddings to `out`.
     pub fn flush(&mut self, out: &mut Vec<WindowEmbedding>) -> Result<()> {
-        let (basis, summary, t_d) = self.projection()?;
-        let mut projected = std::mem::take(&mut self.projected);
-        let result = self.flush_states(&mut |w| {
-            out.push(embed_window(&basis, summary, t_d, w, &mut projected)?);
-            Ok(())
-        });
-        self.projected = projected;
+        self.inference.projection()?;
+        let result = self.inference.run(&self.pending, &self.pending_spans, out);
+        self.pending.clear();
+        self.pending_spans.clear();
         result
-    }
-
-    fn projection(&self) -> Result<(Arc<PodBasis>, Summary, usize)> {
-        let basis = self.model.basis.clone().ok_or_else(|| Error::Param {
-            name: "basis",
-            message: "embedding needs a POD basis (fit one with `motionseg fit-basis`)".to_owned(),
-        })?;
-        Ok((basis, self.config.summary, self.model.manifest().t_d))
     }
 
     /// Batch helper: feeds every row of `frames` then flushes; returns all embeddings.

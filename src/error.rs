@@ -81,6 +81,39 @@ pub enum Error {
         /// Why it is invalid.
         message: String,
     },
+
+    /// A live session (see `motionseg::service`) was refused or ended early: bad input over the
+    /// wire, an unknown model, too many sessions, an idle or vanished client, shutdown.
+    #[error("session {session}: {field}: {message}")]
+    Session {
+        /// The server-assigned session id (0 before one was assigned).
+        session: u64,
+        /// What kind of failure, which decides the status the client sees.
+        kind: SessionErrorKind,
+        /// The message field concerned, with the frame's sequence number for frames
+        /// (e.g. `"frame seq=17 values[3]"`).
+        field: String,
+        /// What is wrong, in words.
+        message: String,
+    },
+}
+
+/// The kinds of [`Error::Session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionErrorKind {
+    /// The client sent something the protocol does not allow (bad frame, bad session start).
+    InvalidInput,
+    /// The session asked for a model the server does not have.
+    UnknownModel,
+    /// The server already runs its maximum number of sessions.
+    Busy,
+    /// The client sent nothing for longer than the idle timeout.
+    IdleTimeout,
+    /// The client went away mid-stream.
+    Disconnected,
+    /// The server is shutting down and takes no new sessions.
+    ShuttingDown,
 }
 
 impl Error {
@@ -105,6 +138,16 @@ impl Error {
     /// Builds an [`Error::Invalid`].
     pub fn invalid(file: &str, line: Option<usize>, message: impl Into<String>) -> Self {
         Error::Invalid { file: file.to_owned(), line, message: message.into() }
+    }
+
+    /// Builds an [`Error::Session`].
+    pub fn session(
+        session: u64,
+        kind: SessionErrorKind,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Session { session, kind, field: field.into(), message: message.into() }
     }
 
     /// Builds an [`Error::Io`].

@@ -24,12 +24,15 @@
 //! | [`segment`] | online segmenter: window labels -> frame labels, segments and events |
 //! | [`eval`] | metrics (Hungarian / first-appearance accuracy, ARI, NMI, boundary F1, covering), concatenated-clip benchmark, results table |
 //! | [`cluster`] | online robust single linkage (HDBSCAN*-style) over window embeddings; baselines |
+//! | `service` | (feature `serve`) the live gRPC service: staged per-session pipeline, server, replay client |
 //!
 //! ## Features
 //!
 //! * `ort` (default): ONNX inference through ONNX Runtime 1.31, loaded at run time from the
 //!   library the `onnxruntime` PyPI wheel ships ([`embed`]'s `ort` module).
 //! * `cli` (default, implies `ort`): the `motionseg` command-line tool.
+//! * `serve` (default, implies `ort`): the live gRPC service (`service`: tonic, prost, tokio),
+//!   `motionseg serve` and `motionseg replay`.
 //!
 //! Without features the library still reads every format, computes features, windows, fits and
 //! applies POD bases; only running the network needs `ort`.
@@ -59,6 +62,8 @@ pub mod labels;
 pub mod model;
 pub mod plot;
 pub mod segment;
+#[cfg(feature = "serve")]
+pub mod service;
 pub mod types;
 pub mod window;
 

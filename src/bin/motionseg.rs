@@ -45,6 +45,77 @@ enum Command {
     Segment(SegmentArgs),
     /// Measure segmentation accuracy on the labelled development trials of CMU subject 86.
     Eval(EvalArgs),
+    /// Run the live segmentation service (gRPC, proto/motionseg/v1) until ctrl-c.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+    /// Stream a take to a running service at its frame rate; print events as JSON lines, then
+    /// the final segments.
+    #[cfg(feature = "serve")]
+    Replay(ReplayArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: std::net::SocketAddr,
+    /// Most concurrent sessions (more get RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = 16)]
+    max_sessions: usize,
+    /// Seconds a session may stay silent before it is ended (DEADLINE_EXCEEDED).
+    #[arg(long, default_value_t = 30.0)]
+    idle_timeout: f64,
+    /// Capacity of each queue between a session's stages.
+    #[arg(long, default_value_t = 256)]
+    queue: usize,
+    /// Most windows per model call when a session falls behind.
+    #[arg(long, default_value_t = 16)]
+    max_batch: usize,
+    /// Frozen POD basis fitted on the model.
+    #[arg(long, default_value = DEFAULT_BASIS)]
+    basis: PathBuf,
+    /// Name clients use for the model (default: the manifest's file stem).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The take (.amc with --asf, .bvh, .npy/.csv with --fps).
+    file: PathBuf,
+    /// The service's URL.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Playback speed: 1 = the take's frame rate, 4 = four times faster, 0 = as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Number of actions, when known.
+    #[arg(long, short = 'k')]
+    actions: Option<u32>,
+    /// Model frames between windows (default: the server's).
+    #[arg(long)]
+    hop: Option<u32>,
+    /// Minimum segment length in input frames (default: the server's).
+    #[arg(long)]
+    min_segment: Option<u32>,
+    /// Model name (default: the server's default model).
+    #[arg(long, default_value = "")]
+    model: String,
+    /// Ask the server to drop windows rather than slow the stream when it falls behind.
+    #[arg(long)]
+    drop: bool,
+    /// Also print one line per processed window.
+    #[arg(long)]
+    progress: bool,
+    /// Send only the first N frames.
+    #[arg(long)]
+    max_frames: Option<usize>,
 }
 
 /// Labeling settings shared by `segment` and `eval`.
@@ -231,6 +302,10 @@ fn main() -> ExitCode {
         Command::Embed(args) => embed(&args),
         Command::Segment(args) => segment(&args),
         Command::Eval(args) => eval(&args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve(&args),
+        #[cfg(feature = "serve")]
+        Command::Replay(args) => replay(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -656,13 +731,7 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
                     s.confidence
                 );
             } else {
-                let line = serde_json::json!({
-                    "file": take.name, "segment": s.id, "start_frame": s.start, "end_frame": s.end,
-                    "start_s": (s.start_s(take.fps) * 1000.0).round() / 1000.0,
-                    "end_s": (s.end_s(take.fps) * 1000.0).round() / 1000.0,
-                    "label": label, "confidence": (f64::from(s.confidence) * 1000.0).round() / 1000.0,
-                });
-                let _ = writeln!(out, "{line}");
+                let _ = writeln!(out, "{}", segment_json(&take.name, s, take.fps));
             }
         }
         if let Some(path) = &args.frame_labels {
@@ -694,6 +763,80 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
         }
     }
     print!("{out}");
+    Ok(())
+}
+
+/// One segment as the JSON line `segment` and `replay` print.
+fn segment_json(file: &str, s: &motionseg::segment::Segment, fps: f64) -> serde_json::Value {
+    serde_json::json!({
+        "file": file, "segment": s.id, "start_frame": s.start, "end_frame": s.end,
+        "start_s": (s.start_s(fps) * 1000.0).round() / 1000.0,
+        "end_s": (s.end_s(fps) * 1000.0).round() / 1000.0,
+        "label": s.label.map_or(-1, |l| l as i64),
+        "confidence": (f64::from(s.confidence) * 1000.0).round() / 1000.0,
+    })
+}
+
+#[cfg(feature = "serve")]
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    use motionseg::service::{Models, ServiceConfig};
+    let model = load_model(&args.model, Some(&args.basis))?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => resolve(&args.model.model)
+            .file_stem()
+            .map_or_else(|| "default".to_owned(), |s| s.to_string_lossy().into_owned()),
+    };
+    let mut config = ServiceConfig::new(Models::new(name.clone(), model)?);
+    config.max_sessions = args.max_sessions;
+    config.idle_timeout =
+        std::time::Duration::try_from_secs_f64(args.idle_timeout).map_err(|_| {
+            anyhow::anyhow!("--idle-timeout: expected seconds, got {}", args.idle_timeout)
+        })?;
+    config.queue_capacity = args.queue;
+    config.max_batch = args.max_batch;
+    config.ort_threads = args.model.threads;
+    let listener = std::net::TcpListener::bind(args.addr)
+        .with_context(|| format!("listening on {}", args.addr))?;
+    // The actual address (port 0 picks one), on stdout for scripts that start the server.
+    println!("motionseg serve: model {name}, listening on {}", listener.local_addr()?);
+    std::io::Write::flush(&mut std::io::stdout())?;
+    motionseg::service::run_until_ctrl_c(listener, config)?;
+    eprintln!("motionseg serve: stopped");
+    Ok(())
+}
+
+#[cfg(feature = "serve")]
+fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    use motionseg::service::{LiveMessage, ReplayOptions, WhenFull};
+    let take = read_take(&args.file, &args.input)?;
+    let options = ReplayOptions {
+        model: args.model.clone(),
+        actions: args.actions,
+        hop: args.hop,
+        min_segment_frames: args.min_segment,
+        when_full: if args.drop { WhenFull::Drop } else { WhenFull::Block },
+        speed: args.speed,
+        joints: take.joints.clone(),
+        skeleton: args.input.asf.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        max_frames: args.max_frames,
+    };
+    let progress = args.progress;
+    let report = motionseg::service::replay_blocking(
+        &args.server,
+        take.frames.clone(),
+        take.fps,
+        &options,
+        |msg| {
+            if progress || !matches!(msg, LiveMessage::Window { .. }) {
+                println!("{}", msg.to_json());
+            }
+        },
+    )
+    .with_context(|| format!("replaying {} to {}", take.name, args.server))?;
+    for s in &report.summary.segments {
+        println!("{}", segment_json(&take.name, s, take.fps));
+    }
     Ok(())
 }
 
