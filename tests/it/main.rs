@@ -13,3 +13,5 @@ mod embed;
 mod eval;
 mod features;
 mod segment;
+#[cfg(feature = "serve")]
+mod service;
