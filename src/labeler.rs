@@ -209,11 +209,11 @@ impl StreamLabeler {
         // Previous ids that lost their identity: merged into where most of their windows went.
         let mut merges = Vec::new();
         for &((before, now), _) in &pairs {
-            if !taken.contains_key(&before) {
-                if let Some(&into) = stable_of.get(&now) {
-                    taken.insert(before, now);
-                    merges.push((before, into));
-                }
+            if let (std::collections::hash_map::Entry::Vacant(slot), Some(&into)) =
+                (taken.entry(before), stable_of.get(&now))
+            {
+                slot.insert(now);
+                merges.push((before, into));
             }
         }
         let mut fresh: Vec<u32> = self
