@@ -289,22 +289,44 @@ impl StreamLabeler {
         }
         let window_labels: Vec<Option<usize>> =
             self.windows.iter().map(|s| final_labels.get(&s.index).copied().flatten()).collect();
-        let mut segmenter = SegmenterParams::new(self.min_segment_frames).build()?;
-        let mut scratch = Vec::new();
-        for (span, label) in self.windows.iter().zip(&window_labels) {
-            segmenter.push(*span, *label, &mut scratch)?;
-        }
-        segmenter.finish_at(total_frames, &mut scratch)?;
-        let segments = segmenter.segments();
-        events.push(SegmentEvent::Revised { segments: segments.clone() });
-        events.push(SegmentEvent::Finalized { through: total_frames });
-        Ok(Labeling {
-            windows: std::mem::take(&mut self.windows),
+        let labeling = segment_windows(
+            std::mem::take(&mut self.windows),
             window_labels,
-            frame_labels: segmenter.frame_labels(),
-            segments,
-        })
+            total_frames,
+            self.min_segment_frames,
+        )?;
+        events.push(SegmentEvent::Revised { segments: labeling.segments.clone() });
+        events.push(SegmentEvent::Finalized { through: total_frames });
+        Ok(labeling)
     }
+}
+
+/// Frame labels and segments from final window labels, with the hysteresis of `min_frames`
+/// frames (the last stage of every labeling, also used for the offline comparators).
+pub fn segment_windows(
+    windows: Vec<WindowSpan>,
+    window_labels: Vec<Option<usize>>,
+    total_frames: usize,
+    min_frames: usize,
+) -> Result<Labeling> {
+    if windows.len() != window_labels.len() {
+        return Err(Error::Param {
+            name: "window_labels",
+            message: format!("{} labels for {} windows", window_labels.len(), windows.len()),
+        });
+    }
+    let mut segmenter = SegmenterParams::new(min_frames.max(1)).build()?;
+    let mut scratch = Vec::new();
+    for (span, label) in windows.iter().zip(&window_labels) {
+        segmenter.push(*span, *label, &mut scratch)?;
+    }
+    segmenter.finish_at(total_frames, &mut scratch)?;
+    Ok(Labeling {
+        windows,
+        window_labels,
+        frame_labels: segmenter.frame_labels(),
+        segments: segmenter.segments(),
+    })
 }
 
 /// Labels `frames` (raw canonical rows at `fps`) with `model` (which needs a basis): the
