@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use ndarray::ArrayView2;
 
+use crate::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
 use crate::cluster::{ClusterEvent, ClusterId, ClusterParams, Clusterer, Cut, Linkage};
 use crate::embed::Embedder;
 use crate::engine::{with_row, Engine, EngineConfig, EngineModel, WindowEmbedding};
@@ -18,12 +19,32 @@ use crate::error::{Error, Result};
 use crate::segment::{Segment, SegmentEvent, Segmenter, SegmenterParams};
 use crate::window::WindowSpan;
 
+/// Which clustering turns window embeddings into labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    /// Cut the stream where the embedding changes, then single linkage over the segments
+    /// ([`crate::cluster::segments`]). The default: it measured best on the development trials.
+    Segments(SegmentParams),
+    /// Robust single linkage over the windows themselves ([`crate::cluster::Clusterer`]).
+    Windows,
+}
+
+/// The clustering stage of one stream.
+#[derive(Debug)]
+enum Stage {
+    Windows(Clusterer),
+    Segments(SegmentClusterer),
+}
+
 /// Settings of a labeling run, validated by [`label_take`].
 #[derive(Debug, Clone)]
 pub struct LabelerParams {
     /// Hop, model batch and per-window summary.
     pub engine: EngineConfig,
-    /// Clustering; `dim` is set from the model and basis.
+    /// Segment-level or window-level clustering.
+    pub method: Method,
+    /// Window-level clustering ([`Method::Windows`]); its `cut` also says whether K is given
+    /// (`Cut::Count`) for both methods. `dim` is set from the model and basis.
     pub cluster: ClusterParams,
     /// A new label must hold this many frames before a boundary is declared.
     pub min_segment_frames: usize,
@@ -49,6 +70,7 @@ impl LabelerParams {
         }
         LabelerParams {
             engine: EngineConfig { hop: 2, batch: 64, ..Default::default() },
+            method: Method::Segments(SegmentParams::default()),
             cluster,
             min_segment_frames: 60,
             streaming: false,
@@ -100,7 +122,9 @@ pub struct Labeling {
 /// ```
 #[derive(Debug)]
 pub struct StreamLabeler {
-    clusterer: Clusterer,
+    clusterer: Stage,
+    /// The cut, for the K-versus-windows check at the end.
+    cut: Cut,
     live: Segmenter,
     min_segment_frames: usize,
     provisional_every: usize,
@@ -124,10 +148,20 @@ impl StreamLabeler {
         }
         let mut cp = params.cluster.clone();
         cp.dim = dim;
-        let clusterer = cp.build()?;
+        let clusterer = match params.method {
+            Method::Windows => Stage::Windows(cp.build()?),
+            Method::Segments(sp) => {
+                let cut = match cp.cut {
+                    Cut::Count(k) => SegmentCut::Count(k),
+                    _ => SegmentCut::Threshold,
+                };
+                Stage::Segments(SegmentClusterer::new(sp, cut, dim)?)
+            }
+        };
         let live = SegmenterParams::new(params.min_segment_frames.max(1)).build()?;
         Ok(StreamLabeler {
             clusterer,
+            cut: cp.cut,
             live,
             min_segment_frames: params.min_segment_frames.max(1),
             provisional_every: params.provisional_every,
@@ -168,7 +202,10 @@ impl StreamLabeler {
             }
         }
         self.cluster_events.clear();
-        self.clusterer.insert(w.span.index, &w.values, &mut self.cluster_events)?;
+        match &mut self.clusterer {
+            Stage::Windows(c) => c.insert(w.span.index, &w.values, &mut self.cluster_events)?,
+            Stage::Segments(c) => c.insert(&w.values)?,
+        }
         for e in &self.cluster_events {
             if let ClusterEvent::Evicted { id, label } = *e {
                 self.evicted.insert(id, label.map(|c| c.0 as usize));
@@ -187,7 +224,7 @@ impl StreamLabeler {
     /// to another is a merge and becomes a relabel); then feeds the new windows to the online
     /// segmenter.
     fn provisional(&mut self, events: &mut Vec<SegmentEvent>) -> Result<()> {
-        self.clusterer.labels_into(&mut self.current);
+        self.stage_labels();
         // Overlap between previous stable ids and the cut's current cluster numbers.
         let mut overlap: HashMap<(usize, u32), usize> = HashMap::new();
         for &(id, now) in &self.current {
@@ -243,6 +280,23 @@ impl StreamLabeler {
         Ok(())
     }
 
+    /// The stage's current labels into `self.current`, as `(window index, label)`.
+    fn stage_labels(&mut self) {
+        match &self.clusterer {
+            Stage::Windows(c) => c.labels_into(&mut self.current),
+            Stage::Segments(c) => {
+                self.current.clear();
+                let labels = c.labels();
+                self.current.extend(
+                    self.windows
+                        .iter()
+                        .zip(labels)
+                        .map(|(w, l)| (w.index, l.map(|x| ClusterId(x as u32)))),
+                );
+            }
+        }
+    }
+
     /// How many windows the online segmenter has seen (windows are fed in order).
     fn live_windows_fed(&self) -> usize {
         let seen = self.live.frames_seen();
@@ -272,7 +326,7 @@ impl StreamLabeler {
                 });
             }
         }
-        if let Cut::Count(k) = self.clusterer.params().cut {
+        if let Cut::Count(k) = self.cut {
             if k > self.windows.len() {
                 return Err(Error::Param {
                     name: "actions",
@@ -284,7 +338,11 @@ impl StreamLabeler {
             }
         }
         let mut final_labels: HashMap<u64, Option<usize>> = std::mem::take(&mut self.evicted);
-        for (id, l) in self.clusterer.labels() {
+        if let Stage::Segments(c) = &mut self.clusterer {
+            c.finish()?;
+        }
+        self.stage_labels();
+        for &(id, l) in &self.current {
             final_labels.insert(id, l.map(|c| c.0 as usize));
         }
         let window_labels: Vec<Option<usize>> =

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use motionseg::basis::{modes_for_energy, Modes, PodBasis};
+use motionseg::cluster::segments::SegmentParams;
 use motionseg::cluster::{Cut, Linkage};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::embed::Summary;
@@ -15,7 +16,7 @@ use motionseg::engine::{with_row, Engine, EngineConfig, EngineModel, WindowState
 use motionseg::eval::{evaluate, ResultsTable, Tolerance};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::{self, Input, LoadOptions};
-use motionseg::labeler::{label_take, LabelerParams, Labeling};
+use motionseg::labeler::{label_take, LabelerParams, Labeling, Method};
 use motionseg::labels::{read_su, truth_labels};
 use motionseg::plot::{timeline_svg, trajectories_svg, Colouring, TimelineRow};
 use motionseg::{Channel, Motion, Skeleton};
@@ -62,13 +63,29 @@ struct LabelArgs {
     /// Minimum segment length in input frames (hysteresis against flicker).
     #[arg(long, default_value_t = 60)]
     min_segment: usize,
-    /// Robust single linkage: neighbours for the core distance (0 = plain single linkage).
+    /// Clustering: `segments` (cut where the embedding changes, then single linkage over the
+    /// segments) or `windows` (robust single linkage over single windows).
+    #[arg(long, default_value = "segments")]
+    method: String,
+    /// Segments method: windows on each side of a candidate boundary.
+    #[arg(long, default_value_t = 25)]
+    context: usize,
+    /// Segments method: windows between a change peak and the boundary placed for it.
+    #[arg(long, default_value_t = 6)]
+    lag: usize,
+    /// Segments method: quantile of nearest-window distances in the segment distance.
+    #[arg(long, default_value_t = 0.25)]
+    quantile: f32,
+    /// Segments method, K inferred: segments closer than this share a label.
+    #[arg(long, default_value_t = 0.35)]
+    merge_threshold: f32,
+    /// Windows method: neighbours for the core distance (0 = plain single linkage).
     #[arg(long, default_value_t = 20)]
     min_samples: usize,
-    /// Clusters smaller than this many windows are noise.
+    /// Windows method: clusters smaller than this many windows are noise.
     #[arg(long, default_value_t = 40)]
     min_cluster_size: usize,
-    /// How the number of actions is inferred when not given: stability or gap.
+    /// Windows method: how the number of actions is inferred when not given (stability or gap).
     #[arg(long, default_value = "stability")]
     infer: String,
     /// Run the streaming engine (frame by frame) instead of batch; results are the same.
@@ -594,6 +611,20 @@ fn labeler_params(l: &LabelArgs, actions: Option<usize>) -> anyhow::Result<Label
         Linkage::Robust { min_samples: l.min_samples }
     };
     p.cluster.min_cluster_size = l.min_cluster_size;
+    p.method = match l.method.as_str() {
+        "segments" => Method::Segments(SegmentParams {
+            context: l.context,
+            lag: l.lag,
+            quantile: l.quantile,
+            threshold: l.merge_threshold,
+            ..SegmentParams::default()
+        }),
+        "windows" => Method::Windows,
+        other => anyhow::bail!("--method: expected segments or windows, got {other:?}"),
+    };
+    if let Method::Segments(sp) = p.method {
+        sp.validate()?;
+    }
     if actions == Some(0) {
         anyhow::bail!("--actions must be at least 1");
     }
@@ -721,8 +752,8 @@ fn record(
     }
 }
 
-const MAIN_METHOD: &str = "motionseg: robust single linkage (batch)";
-const STREAM_METHOD: &str = "motionseg: robust single linkage (streaming)";
+const MAIN_METHOD: &str = "motionseg (batch)";
+const STREAM_METHOD: &str = "motionseg (streaming)";
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     use motionseg::baseline::{pose_pod, window_stats};
@@ -806,6 +837,26 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
                 &name,
                 evaluate(&truth, &live.frame_labels, &tolerance)?,
             );
+            // The other clustering method on the same embeddings.
+            let mut p = params.clone();
+            let other_name = match params.method {
+                Method::Windows => {
+                    p.method = Method::Segments(SegmentParams::default());
+                    "decoder states: segments, single linkage"
+                }
+                Method::Segments(_) => {
+                    p.method = Method::Windows;
+                    "decoder states: windows, robust single linkage"
+                }
+            };
+            p.cluster.max_points = p.cluster.max_points.max(windows.len() + 16);
+            let mut other = StreamLabeler::new(&p, dim, take.fps)?;
+            for w in &windows {
+                other.push_window(w, &mut events)?;
+            }
+            let other = other.finish(n, &mut events)?;
+            let report = evaluate(&truth, &other.frame_labels, &tolerance)?;
+            record(&mut scores, other_name, mode, &name, report);
         }
 
         // Offline comparators on the same decoder embeddings (K given).
@@ -851,6 +902,30 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
                 };
                 record(&mut scores, method, mode, &name, score(cluster_offline(x.view(), &c)?)?);
             }
+            for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+                let mut p = params.clone();
+                p.method = Method::Segments(SegmentParams::default());
+                let mut labeler = StreamLabeler::new(&p, x.ncols(), take.fps)?;
+                let mut events = Vec::new();
+                for (span, row) in spans.iter().zip(x.rows()) {
+                    let w =
+                        motionseg::engine::WindowEmbedding { span: *span, values: row.to_vec() };
+                    labeler.push_window(&w, &mut events)?;
+                }
+                let labeling = labeler.finish(n, &mut events)?;
+                let method = if label.starts_with("window") {
+                    "window mean+std (no model): segments, single linkage"
+                } else {
+                    "pose POD (no model): segments, single linkage"
+                };
+                record(
+                    &mut scores,
+                    method,
+                    mode,
+                    &name,
+                    evaluate(&truth, &labeling.frame_labels, &tolerance)?,
+                );
+            }
             let avg = average_linkage(x.view(), k)?;
             let method = if label.starts_with("window") {
                 "window mean+std (no model): average linkage"
@@ -869,7 +944,10 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 
     for mode in ["K given", "K inferred"] {
         if let Some(m) = scores.iter().find(|m| m.name == MAIN_METHOD && m.mode == mode) {
-            println!("== CMU 86 development trials, {mode}: {MAIN_METHOD}");
+            println!(
+                "== CMU 86 development trials, {mode}: {MAIN_METHOD}, --method {}",
+                args.label.method
+            );
             println!("{}", m.table.render());
         }
     }

@@ -13,3 +13,4 @@ mod embed;
 mod eval;
 mod features;
 mod segment;
+mod segments;
