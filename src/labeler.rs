@@ -1,31 +1,59 @@
 //! A whole take (or stream) from frames to labeled segments: [`Engine`] embeddings, online
 //! [`Clusterer`](crate::cluster::Clusterer), then the [`Segmenter`](crate::segment::Segmenter).
 //!
-//! Streaming feeds frames one at a time and inserts each window into the clusterer as soon as the
-//! model has run on it; batch embeds everything first with large model batches. Both insert the
-//! same windows in the same order, and the final labels are read from the clusterer once the
-//! input ends, so both give the same final segments (tested).
+//! [`StreamLabeler`] is the per-stream cluster and segment stage (no model inside), used by
+//! [`label_take`] and by the live service. Streaming feeds frames one at a time and hands each
+//! window to it as soon as the model has run on it; batch embeds everything first with large
+//! model batches. Both push the same windows in the same order, and the final labels are read
+//! from the clusterer once the input ends, so both give the same final segments (tested).
+
+use std::collections::HashMap;
 
 use ndarray::ArrayView2;
 
-use crate::cluster::{ClusterParams, Cut, Linkage};
+use crate::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
+use crate::cluster::{ClusterEvent, ClusterId, ClusterParams, Clusterer, Cut, Linkage};
 use crate::embed::Embedder;
 use crate::engine::{with_row, Engine, EngineConfig, EngineModel, WindowEmbedding};
 use crate::error::{Error, Result};
-use crate::segment::{Segment, SegmenterParams};
+use crate::segment::{Segment, SegmentEvent, Segmenter, SegmenterParams};
 use crate::window::WindowSpan;
+
+/// Which clustering turns window embeddings into labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    /// Cut the stream where the embedding changes, then single linkage over the segments
+    /// ([`crate::cluster::segments`]). The default: it measured best on the development trials.
+    Segments(SegmentParams),
+    /// Robust single linkage over the windows themselves ([`crate::cluster::Clusterer`]).
+    Windows,
+}
+
+/// The clustering stage of one stream.
+#[derive(Debug)]
+enum Stage {
+    Windows(Clusterer),
+    Segments(SegmentClusterer),
+}
 
 /// Settings of a labeling run, validated by [`label_take`].
 #[derive(Debug, Clone)]
 pub struct LabelerParams {
     /// Hop, model batch and per-window summary.
     pub engine: EngineConfig,
-    /// Clustering; `dim` is set from the model and basis.
+    /// Segment-level or window-level clustering.
+    pub method: Method,
+    /// Window-level clustering ([`Method::Windows`]); its `cut` also says whether K is given
+    /// (`Cut::Count`) for both methods. `dim` is set from the model and basis.
     pub cluster: ClusterParams,
     /// A new label must hold this many frames before a boundary is declared.
     pub min_segment_frames: usize,
     /// Feed frames one at a time (streaming) rather than embedding all windows first (batch).
     pub streaming: bool,
+    /// Provisional labels (and live segment events) every this many windows; 0 = only the
+    /// final labeling at the end. It costs one labeling of the stored windows
+    /// (`O(n log n)`) per update and never changes the final result.
+    pub provisional_every: usize,
 }
 
 impl LabelerParams {
@@ -42,9 +70,11 @@ impl LabelerParams {
         }
         LabelerParams {
             engine: EngineConfig { hop: 2, batch: 64, ..Default::default() },
+            method: Method::Segments(SegmentParams::default()),
             cluster,
             min_segment_frames: 60,
             streaming: false,
+            provisional_every: 0,
         }
     }
 }
@@ -62,7 +92,306 @@ pub struct Labeling {
     pub segments: Vec<Segment>,
 }
 
-/// Labels `frames` (raw canonical rows at `fps`) with `model` (which needs a basis).
+/// The cluster and segment stages of one stream, without the model: feed it window embeddings
+/// in order ([`StreamLabeler::push_window`]), end it with [`StreamLabeler::finish`].
+///
+/// While the stream runs, every `provisional_every`-th window relabels the stored windows under
+/// the configured cut and feeds the newest window's label to an online [`Segmenter`], so
+/// provisional segment events (opened, extended, closed, relabel when a cluster vanishes into
+/// another) flow as the stream goes. The final labeling is computed once at the end from the
+/// whole hierarchy and replaces the provisional segments ([`SegmentEvent::Revised`]): it depends
+/// only on the windows pushed, so any feeding of the same frames (frame by frame, in chunks, or
+/// all windows at once) gives the same final segments.
+///
+/// ```no_run
+/// # fn demo(windows: &[motionseg::engine::WindowEmbedding]) -> motionseg::Result<()> {
+/// use motionseg::labeler::{LabelerParams, StreamLabeler};
+///
+/// let mut labeler = StreamLabeler::new(&LabelerParams::new(Some(4)), 180, 120.0)?;
+/// let mut events = Vec::new();
+/// for w in windows {
+///     labeler.push_window(w, &mut events)?;
+///     for e in events.drain(..) {
+///         println!("{e:?}");
+///     }
+/// }
+/// let labeling = labeler.finish(4579, &mut events)?;
+/// println!("{} segments", labeling.segments.len());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct StreamLabeler {
+    clusterer: Stage,
+    /// The cut, for the K-versus-windows check at the end.
+    cut: Cut,
+    live: Segmenter,
+    min_segment_frames: usize,
+    provisional_every: usize,
+    windows: Vec<WindowSpan>,
+    /// Final labels of windows thinned out of the clusterer (bounded memory on long streams).
+    evicted: HashMap<u64, Option<usize>>,
+    cluster_events: Vec<ClusterEvent>,
+    /// The labeling at the previous provisional update, by window index.
+    previous: HashMap<u64, Option<usize>>,
+    current: Vec<(u64, Option<ClusterId>)>,
+    /// Next fresh provisional cluster id.
+    next_stable: usize,
+    finished: bool,
+}
+
+impl StreamLabeler {
+    /// A labeler for embeddings of length `dim` from a stream at `fps` input frames per second.
+    pub fn new(params: &LabelerParams, dim: usize, fps: f64) -> Result<StreamLabeler> {
+        if !(fps.is_finite() && fps > 0.0) {
+            return Err(Error::Param { name: "fps", message: format!("{fps} is not positive") });
+        }
+        let mut cp = params.cluster.clone();
+        cp.dim = dim;
+        let clusterer = match params.method {
+            Method::Windows => Stage::Windows(cp.build()?),
+            Method::Segments(sp) => {
+                let cut = match cp.cut {
+                    Cut::Count(k) => SegmentCut::Count(k),
+                    _ => SegmentCut::Threshold,
+                };
+                Stage::Segments(SegmentClusterer::new(sp, cut, dim)?)
+            }
+        };
+        let live = SegmenterParams::new(params.min_segment_frames.max(1)).build()?;
+        Ok(StreamLabeler {
+            clusterer,
+            cut: cp.cut,
+            live,
+            min_segment_frames: params.min_segment_frames.max(1),
+            provisional_every: params.provisional_every,
+            windows: Vec::new(),
+            evicted: HashMap::new(),
+            cluster_events: Vec::new(),
+            previous: HashMap::new(),
+            current: Vec::new(),
+            next_stable: 0,
+            finished: false,
+        })
+    }
+
+    /// Windows pushed so far.
+    pub fn windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Adds the next window (windows must come in stream order); appends provisional events.
+    pub fn push_window(
+        &mut self,
+        w: &WindowEmbedding,
+        events: &mut Vec<SegmentEvent>,
+    ) -> Result<()> {
+        if self.finished {
+            return Err(Error::invalid("labeler", None, "window pushed after finish"));
+        }
+        if let Some(prev) = self.windows.last() {
+            if w.span.last_frame <= prev.last_frame {
+                return Err(Error::invalid(
+                    "labeler",
+                    None,
+                    format!(
+                        "window {} ends at frame {}, not after the previous window's {}",
+                        w.span.index, w.span.last_frame, prev.last_frame
+                    ),
+                ));
+            }
+        }
+        self.cluster_events.clear();
+        match &mut self.clusterer {
+            Stage::Windows(c) => c.insert(w.span.index, &w.values, &mut self.cluster_events)?,
+            Stage::Segments(c) => c.insert(&w.values)?,
+        }
+        for e in &self.cluster_events {
+            if let ClusterEvent::Evicted { id, label } = *e {
+                self.evicted.insert(id, label.map(|c| c.0 as usize));
+                self.previous.remove(&id);
+            }
+        }
+        self.windows.push(w.span);
+        if self.provisional_every > 0 && self.windows.len() % self.provisional_every == 0 {
+            self.provisional(events)?;
+        }
+        Ok(())
+    }
+
+    /// Relabels under the current hierarchy and maps the cut's clusters onto stable provisional
+    /// ids (a cluster keeps the id it shares most windows with; a vanished id whose windows went
+    /// to another is a merge and becomes a relabel); then feeds the new windows to the online
+    /// segmenter.
+    fn provisional(&mut self, events: &mut Vec<SegmentEvent>) -> Result<()> {
+        self.stage_labels();
+        // Overlap between previous stable ids and the cut's current cluster numbers.
+        let mut overlap: HashMap<(usize, u32), usize> = HashMap::new();
+        for &(id, now) in &self.current {
+            if let (Some(Some(before)), Some(now)) = (self.previous.get(&id), now) {
+                *overlap.entry((*before, now.0)).or_default() += 1;
+            }
+        }
+        let mut pairs: Vec<((usize, u32), usize)> = overlap.into_iter().collect();
+        // Largest overlap first; ties broken by ids so the mapping is deterministic.
+        pairs.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut stable_of: HashMap<u32, usize> = HashMap::new();
+        let mut taken: HashMap<usize, u32> = HashMap::new();
+        for &((before, now), _) in &pairs {
+            if !stable_of.contains_key(&now) && !taken.contains_key(&before) {
+                stable_of.insert(now, before);
+                taken.insert(before, now);
+            }
+        }
+        // Previous ids that lost their identity: merged into where most of their windows went.
+        let mut merges = Vec::new();
+        for &((before, now), _) in &pairs {
+            if let (std::collections::hash_map::Entry::Vacant(slot), Some(&into)) =
+                (taken.entry(before), stable_of.get(&now))
+            {
+                slot.insert(now);
+                merges.push((before, into));
+            }
+        }
+        let mut fresh: Vec<u32> = self
+            .current
+            .iter()
+            .filter_map(|(_, l)| l.map(|c| c.0))
+            .filter(|c| !stable_of.contains_key(c))
+            .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        for c in fresh {
+            stable_of.insert(c, self.next_stable);
+            self.next_stable += 1;
+        }
+        for (from, into) in merges {
+            self.live.relabel(from, into, events);
+        }
+        let fed = self.live_windows_fed();
+        for &(id, now) in &self.current {
+            let stable = now.and_then(|c| stable_of.get(&c.0).copied());
+            self.previous.insert(id, stable);
+        }
+        for span in &self.windows[fed..] {
+            let label = self.previous.get(&span.index).copied().flatten();
+            self.live.push(*span, label, events)?;
+        }
+        Ok(())
+    }
+
+    /// The stage's current labels into `self.current`, as `(window index, label)`.
+    fn stage_labels(&mut self) {
+        match &self.clusterer {
+            Stage::Windows(c) => c.labels_into(&mut self.current),
+            Stage::Segments(c) => {
+                self.current.clear();
+                let labels = c.labels();
+                self.current.extend(
+                    self.windows
+                        .iter()
+                        .zip(labels)
+                        .map(|(w, l)| (w.index, l.map(|x| ClusterId(x as u32)))),
+                );
+            }
+        }
+    }
+
+    /// How many windows the online segmenter has seen (windows are fed in order).
+    fn live_windows_fed(&self) -> usize {
+        let seen = self.live.frames_seen();
+        self.windows.partition_point(|s| s.last_frame < seen)
+    }
+
+    /// Ends the stream after `total_frames` input frames: computes the final labels of every
+    /// window, emits [`SegmentEvent::Revised`] with the final segments and a
+    /// [`SegmentEvent::Finalized`] through the last frame, and returns the labeling.
+    pub fn finish(
+        &mut self,
+        total_frames: usize,
+        events: &mut Vec<SegmentEvent>,
+    ) -> Result<Labeling> {
+        if self.finished {
+            return Err(Error::invalid("labeler", None, "finished twice"));
+        }
+        self.finished = true;
+        if let Some(last) = self.windows.last() {
+            if total_frames <= last.last_frame {
+                return Err(Error::Param {
+                    name: "total_frames",
+                    message: format!(
+                        "{total_frames} frames, but a window ends at frame {}",
+                        last.last_frame
+                    ),
+                });
+            }
+        }
+        if let Cut::Count(k) = self.cut {
+            if k > self.windows.len() {
+                return Err(Error::Param {
+                    name: "actions",
+                    message: format!(
+                        "{k} actions but the take gives only {} windows",
+                        self.windows.len()
+                    ),
+                });
+            }
+        }
+        let mut final_labels: HashMap<u64, Option<usize>> = std::mem::take(&mut self.evicted);
+        if let Stage::Segments(c) = &mut self.clusterer {
+            c.finish()?;
+        }
+        self.stage_labels();
+        for &(id, l) in &self.current {
+            final_labels.insert(id, l.map(|c| c.0 as usize));
+        }
+        let window_labels: Vec<Option<usize>> =
+            self.windows.iter().map(|s| final_labels.get(&s.index).copied().flatten()).collect();
+        let labeling = segment_windows(
+            std::mem::take(&mut self.windows),
+            window_labels,
+            total_frames,
+            self.min_segment_frames,
+        )?;
+        events.push(SegmentEvent::Revised { segments: labeling.segments.clone() });
+        events.push(SegmentEvent::Finalized { through: total_frames });
+        Ok(labeling)
+    }
+}
+
+/// Frame labels and segments from final window labels, with the hysteresis of `min_frames`
+/// frames (the last stage of every labeling, also used for the offline comparators).
+pub fn segment_windows(
+    windows: Vec<WindowSpan>,
+    window_labels: Vec<Option<usize>>,
+    total_frames: usize,
+    min_frames: usize,
+) -> Result<Labeling> {
+    if windows.len() != window_labels.len() {
+        return Err(Error::Param {
+            name: "window_labels",
+            message: format!("{} labels for {} windows", window_labels.len(), windows.len()),
+        });
+    }
+    let mut segmenter = SegmenterParams::new(min_frames.max(1)).build()?;
+    let mut scratch = Vec::new();
+    for (span, label) in windows.iter().zip(&window_labels) {
+        segmenter.push(*span, *label, &mut scratch)?;
+    }
+    segmenter.finish_at(total_frames, &mut scratch)?;
+    Ok(Labeling {
+        windows,
+        window_labels,
+        frame_labels: segmenter.frame_labels(),
+        segments: segmenter.segments(),
+    })
+}
+
+/// Labels `frames` (raw canonical rows at `fps`) with `model` (which needs a basis): the
+/// [`Engine`] then a [`StreamLabeler`]. Streaming feeds frames one at a time and hands each
+/// window over as soon as the model has run on it; batch embeds everything first with large
+/// model batches. Either way the labeler sees the same windows in the same order, so the final
+/// labeling is the same.
 pub fn label_take<E: Embedder>(
     model: &EngineModel,
     embedder: E,
@@ -80,26 +409,19 @@ pub fn label_take<E: Embedder>(
         name: "basis",
         message: "labeling needs a POD basis (fit one with `motionseg fit-basis`)".to_owned(),
     })?;
-    let mut cp = params.cluster.clone();
-    cp.dim = dim;
+    let mut p = params.clone();
     // A take is finite: keep every window (no thinning), so final labels cover all of them.
-    cp.max_points = cp.max_points.max(frames.nrows() + 16);
-    let mut clusterer = cp.build()?;
+    p.cluster.max_points = p.cluster.max_points.max(frames.nrows() + 16);
+    let mut labeler = StreamLabeler::new(&p, dim, fps)?;
     let mut events = Vec::new();
-    let mut windows = Vec::new();
-    let mut insert = |w: &WindowEmbedding, windows: &mut Vec<WindowSpan>| -> Result<()> {
-        events.clear();
-        clusterer.insert(w.span.index, &w.values, &mut events)?;
-        windows.push(w.span);
-        Ok(())
-    };
     let mut out = Vec::new();
     for (i, row) in frames.rows().into_iter().enumerate() {
         with_row(row, |r| engine.push_frame(r, &mut out))?;
         if params.streaming {
             for w in out.drain(..) {
-                insert(&w, &mut windows)?;
+                labeler.push_window(&w, &mut events)?;
             }
+            events.clear();
         }
         if i % 256 == 0 {
             progress(i);
@@ -107,34 +429,8 @@ pub fn label_take<E: Embedder>(
     }
     engine.flush(&mut out)?;
     for w in out.drain(..) {
-        insert(&w, &mut windows)?;
+        labeler.push_window(&w, &mut events)?;
     }
     progress(frames.nrows());
-    if let Cut::Count(k) = cp.cut {
-        if k > windows.len() {
-            return Err(Error::Param {
-                name: "actions",
-                message: format!("{k} actions but the take gives only {} windows", windows.len()),
-            });
-        }
-    }
-    let labels = clusterer.labels();
-    let mut window_labels = vec![None; windows.len()];
-    for (id, l) in labels {
-        if let Some(slot) = window_labels.get_mut(id as usize) {
-            *slot = l.map(|c| c.0 as usize);
-        }
-    }
-    let mut segmenter = SegmenterParams::new(params.min_segment_frames.max(1)).build()?;
-    let mut seg_events = Vec::new();
-    for (span, label) in windows.iter().zip(&window_labels) {
-        segmenter.push(*span, *label, &mut seg_events)?;
-    }
-    segmenter.finish_at(frames.nrows(), &mut seg_events)?;
-    Ok(Labeling {
-        windows,
-        window_labels,
-        frame_labels: segmenter.frame_labels(),
-        segments: segmenter.segments(),
-    })
+    labeler.finish(frames.nrows(), &mut events)
 }

@@ -49,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod basis;
 pub mod cluster;
 pub mod embed;

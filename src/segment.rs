@@ -117,7 +117,7 @@ pub enum SegmentStatus {
 
 /// What changed, in the order it happened. A consumer that applies the events to a map from id
 /// to segment holds the same segments as [`Segmenter::segments`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SegmentEvent {
     /// A segment began (its start may lie in the past: hysteresis confirms a boundary late).
@@ -162,6 +162,13 @@ pub enum SegmentEvent {
         absorbed: SegmentId,
         /// The new end of `into`.
         end: FrameIndex,
+    },
+    /// End of stream: the final segments, computed with everything seen, replace every
+    /// provisional one (the online labels of a cluster cut can change in ways a relabel cannot
+    /// express). A [`SegmentEvent::Finalized`] through the last frame follows.
+    Revised {
+        /// The final segments, in time order.
+        segments: Vec<Segment>,
     },
     /// Frames before `through` will never change again (monotone).
     Finalized {

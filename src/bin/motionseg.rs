@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use motionseg::basis::{modes_for_energy, Modes, PodBasis};
+use motionseg::cluster::segments::SegmentParams;
 use motionseg::cluster::{Cut, Linkage};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::embed::Summary;
@@ -15,7 +16,7 @@ use motionseg::engine::{with_row, Engine, EngineConfig, EngineModel, WindowState
 use motionseg::eval::{evaluate, ResultsTable, Tolerance};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::{self, Input, LoadOptions};
-use motionseg::labeler::{label_take, LabelerParams, Labeling};
+use motionseg::labeler::{label_take, LabelerParams, Labeling, Method};
 use motionseg::labels::{read_su, truth_labels};
 use motionseg::plot::{timeline_svg, trajectories_svg, Colouring, TimelineRow};
 use motionseg::{Channel, Motion, Skeleton};
@@ -116,6 +117,9 @@ struct ReplayArgs {
     /// Send only the first N frames.
     #[arg(long)]
     max_frames: Option<usize>,
+    /// Live (provisional) segment events every N windows; 0 = only the final segments.
+    #[arg(long)]
+    provisional_every: Option<u32>,
 }
 
 /// Labeling settings shared by `segment` and `eval`.
@@ -133,13 +137,29 @@ struct LabelArgs {
     /// Minimum segment length in input frames (hysteresis against flicker).
     #[arg(long, default_value_t = 60)]
     min_segment: usize,
-    /// Robust single linkage: neighbours for the core distance (0 = plain single linkage).
+    /// Clustering: `segments` (cut where the embedding changes, then single linkage over the
+    /// segments) or `windows` (robust single linkage over single windows).
+    #[arg(long, default_value = "segments")]
+    method: String,
+    /// Segments method: windows on each side of a candidate boundary.
+    #[arg(long, default_value_t = 25)]
+    context: usize,
+    /// Segments method: windows between a change peak and the boundary placed for it.
+    #[arg(long, default_value_t = 6)]
+    lag: usize,
+    /// Segments method: quantile of nearest-window distances in the segment distance.
+    #[arg(long, default_value_t = 0.25)]
+    quantile: f32,
+    /// Segments method, K inferred: segments closer than this share a label.
+    #[arg(long, default_value_t = 0.35)]
+    merge_threshold: f32,
+    /// Windows method: neighbours for the core distance (0 = plain single linkage).
     #[arg(long, default_value_t = 20)]
     min_samples: usize,
-    /// Clusters smaller than this many windows are noise.
+    /// Windows method: clusters smaller than this many windows are noise.
     #[arg(long, default_value_t = 40)]
     min_cluster_size: usize,
-    /// How the number of actions is inferred when not given: stability or gap.
+    /// Windows method: how the number of actions is inferred when not given (stability or gap).
     #[arg(long, default_value = "stability")]
     infer: String,
     /// Run the streaming engine (frame by frame) instead of batch; results are the same.
@@ -669,6 +689,20 @@ fn labeler_params(l: &LabelArgs, actions: Option<usize>) -> anyhow::Result<Label
         Linkage::Robust { min_samples: l.min_samples }
     };
     p.cluster.min_cluster_size = l.min_cluster_size;
+    p.method = match l.method.as_str() {
+        "segments" => Method::Segments(SegmentParams {
+            context: l.context,
+            lag: l.lag,
+            quantile: l.quantile,
+            threshold: l.merge_threshold,
+            ..SegmentParams::default()
+        }),
+        "windows" => Method::Windows,
+        other => anyhow::bail!("--method: expected segments or windows, got {other:?}"),
+    };
+    if let Method::Segments(sp) = p.method {
+        sp.validate()?;
+    }
     if actions == Some(0) {
         anyhow::bail!("--actions must be at least 1");
     }
@@ -820,6 +854,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         joints: take.joints.clone(),
         skeleton: args.input.asf.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         max_frames: args.max_frames,
+        provisional_every: args.provisional_every,
     };
     let progress = args.progress;
     let report = motionseg::service::replay_blocking(
@@ -840,49 +875,291 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One method's rows of the evaluation, by mode.
+struct MethodScores {
+    name: &'static str,
+    mode: &'static str,
+    table: ResultsTable,
+}
+
+fn record(
+    scores: &mut Vec<MethodScores>,
+    name: &'static str,
+    mode: &'static str,
+    trial: &str,
+    report: motionseg::eval::EvalReport,
+) {
+    match scores.iter_mut().find(|m| m.name == name && m.mode == mode) {
+        Some(m) => m.table.push(trial, report),
+        None => {
+            let mut table = ResultsTable::default();
+            table.push(trial, report);
+            scores.push(MethodScores { name, mode, table });
+        }
+    }
+}
+
+const MAIN_METHOD: &str = "motionseg (batch)";
+const STREAM_METHOD: &str = "motionseg (streaming)";
+
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    use motionseg::baseline::{pose_pod, window_stats};
+    use motionseg::cluster::{average_linkage, cluster_offline, kmeans};
+    use motionseg::labeler::{segment_windows, StreamLabeler};
+
     let data = args
         .data
         .clone()
         .or_else(|| std::env::var_os("MOTIONSEG_DATA").map(PathBuf::from))
         .unwrap_or_else(|| resolve(Path::new("../shared/data")));
     let model = load_model(&args.model, Some(&args.label.basis))?;
-    let mut tables: Vec<(String, ResultsTable)> = Vec::new();
-    for (mode, given) in [("K given", true), ("K inferred", false)] {
-        let mut table = ResultsTable::default();
-        for trial in &args.trials {
-            let npy = data.join(format!("cmu/86/expmap/86_{trial}.npy"));
-            let truth_path = data.join(format!("cmu/86/labels/aca/86_{trial}.csv"));
-            let su_path = data.join(format!("cmu/86/labels/su/86_{trial}.txt"));
-            let input = InputArgs { asf: None, fps: Some(120.0) };
-            let take = read_take(&npy, &input)?;
-            let segs = motionseg::labels::read_segments(&truth_path)?;
-            let (truth, names) =
-                truth_labels(&segs, take.frames.nrows(), &truth_path.display().to_string())?;
-            let tolerance = match read_su(&su_path).and_then(|s| s.with_frame_count(truth.len())) {
-                Ok(su) => Tolerance::Windows(su.boundaries),
-                Err(_) => Tolerance::Frames(60),
-            };
-            let params = labeler_params(&args.label, given.then_some(names.len()))?;
-            let labeling = label_file(&model, &args.model, &take, &params)?;
-            let report = evaluate(&truth, &labeling.frame_labels, &tolerance)?;
-            table.push(format!("86_{trial}"), report);
+    let mut scores: Vec<MethodScores> = Vec::new();
+    let mut stream_equal = Vec::new();
+    for trial in &args.trials {
+        let name = format!("86_{trial}");
+        let npy = data.join(format!("cmu/86/expmap/86_{trial}.npy"));
+        let truth_path = data.join(format!("cmu/86/labels/aca/86_{trial}.csv"));
+        let su_path = data.join(format!("cmu/86/labels/su/86_{trial}.txt"));
+        let input = InputArgs { asf: None, fps: Some(120.0) };
+        let take = read_take(&npy, &input)?;
+        let n = take.frames.nrows();
+        let segs = motionseg::labels::read_segments(&truth_path)?;
+        let (truth, names) = truth_labels(&segs, n, &truth_path.display().to_string())?;
+        let tolerance = match read_su(&su_path).and_then(|s| s.with_frame_count(truth.len())) {
+            Ok(su) => Tolerance::Windows(su.boundaries),
+            Err(_) => Tolerance::Frames(60),
+        };
+        let k = names.len();
+        let given = labeler_params(&args.label, Some(k))?;
+        let inferred = labeler_params(&args.label, None)?;
+        let min_seg = given.min_segment_frames;
+
+        // One model pass: every clustering of the decoder embeddings below shares it.
+        let m = model.manifest();
+        m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
+        let emb = OrtEmbedder::new(model.model_bytes(), m, args.model.threads)?;
+        let mut engine = Engine::new(model.clone(), emb, take.fps, given.engine)?;
+        let bar = progress(n as u64, &name);
+        let mut windows = Vec::new();
+        for (i, row) in take.frames.rows().into_iter().enumerate() {
+            with_row(row, |r| engine.push_frame(r, &mut windows))?;
+            if i % 512 == 0 {
+                bar.set_position(i as u64);
+            }
         }
-        println!(
-            "== CMU 86 development trials, {mode} ({})",
-            if args.label.stream { "streaming" } else { "batch" }
+        engine.flush(&mut windows)?;
+        bar.finish_and_clear();
+        let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
+        let dim = windows.first().map_or(0, |w| w.values.len());
+        let points = Array2::from_shape_fn((windows.len(), dim), |(i, j)| windows[i].values[j]);
+        let score = |labels: Vec<Option<usize>>| -> anyhow::Result<_> {
+            let labeling = segment_windows(spans.clone(), labels, n, min_seg)?;
+            Ok(evaluate(&truth, &labeling.frame_labels, &tolerance)?)
+        };
+
+        for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+            let mut p = params.clone();
+            p.cluster.max_points = p.cluster.max_points.max(windows.len() + 16);
+            let mut labeler = StreamLabeler::new(&p, dim, take.fps)?;
+            let mut events = Vec::new();
+            for w in &windows {
+                labeler.push_window(w, &mut events)?;
+            }
+            let batch = labeler.finish(n, &mut events)?;
+            record(
+                &mut scores,
+                MAIN_METHOD,
+                mode,
+                &name,
+                evaluate(&truth, &batch.frame_labels, &tolerance)?,
+            );
+            // The streaming engine (frame by frame, model batch 1) on the same take.
+            p.streaming = true;
+            let live = label_file(&model, &args.model, &take, &p)?;
+            stream_equal.push((format!("{name} {mode}"), live.segments == batch.segments));
+            record(
+                &mut scores,
+                STREAM_METHOD,
+                mode,
+                &name,
+                evaluate(&truth, &live.frame_labels, &tolerance)?,
+            );
+            // The other clustering method on the same embeddings.
+            let mut p = params.clone();
+            let other_name = match params.method {
+                Method::Windows => {
+                    p.method = Method::Segments(SegmentParams::default());
+                    "decoder states: segments, single linkage"
+                }
+                Method::Segments(_) => {
+                    p.method = Method::Windows;
+                    "decoder states: windows, robust single linkage"
+                }
+            };
+            p.cluster.max_points = p.cluster.max_points.max(windows.len() + 16);
+            let mut other = StreamLabeler::new(&p, dim, take.fps)?;
+            for w in &windows {
+                other.push_window(w, &mut events)?;
+            }
+            let other = other.finish(n, &mut events)?;
+            let report = evaluate(&truth, &other.frame_labels, &tolerance)?;
+            record(&mut scores, other_name, mode, &name, report);
+        }
+
+        // Offline comparators on the same decoder embeddings (K given).
+        let mut single = given.cluster.clone();
+        (single.dim, single.linkage, single.min_cluster_size) = (dim, Linkage::Single, 1);
+        single.max_points = single.max_points.max(windows.len() + 16);
+        record(
+            &mut scores,
+            "decoder states: plain single linkage",
+            "K given",
+            &name,
+            score(cluster_offline(points.view(), &single)?)?,
         );
-        println!("{}", table.render());
-        tables.push((mode.to_owned(), table));
+        let avg = average_linkage(points.view(), k)?;
+        record(
+            &mut scores,
+            "decoder states: average linkage",
+            "K given",
+            &name,
+            score(avg.into_iter().map(Some).collect())?,
+        );
+        let km = kmeans(points.view(), k, 0, 100)?;
+        record(
+            &mut scores,
+            "decoder states: k-means++",
+            "K given",
+            &name,
+            score(km.into_iter().map(Some).collect())?,
+        );
+
+        // Model-free baselines on the same windows.
+        let stats = window_stats(take.frames.view(), &spans)?;
+        let pod = pose_pod(take.frames.view(), &spans, 0.9)?;
+        for (label, x) in [("window mean+std (no model)", &stats), ("pose POD (no model)", &pod)] {
+            for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+                let mut c = params.cluster.clone();
+                c.dim = x.ncols();
+                c.max_points = c.max_points.max(windows.len() + 16);
+                let method = if label.starts_with("window") {
+                    "window mean+std (no model): robust single linkage"
+                } else {
+                    "pose POD (no model): robust single linkage"
+                };
+                record(&mut scores, method, mode, &name, score(cluster_offline(x.view(), &c)?)?);
+            }
+            for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+                let mut p = params.clone();
+                p.method = Method::Segments(SegmentParams::default());
+                let mut labeler = StreamLabeler::new(&p, x.ncols(), take.fps)?;
+                let mut events = Vec::new();
+                for (span, row) in spans.iter().zip(x.rows()) {
+                    let w =
+                        motionseg::engine::WindowEmbedding { span: *span, values: row.to_vec() };
+                    labeler.push_window(&w, &mut events)?;
+                }
+                let labeling = labeler.finish(n, &mut events)?;
+                let method = if label.starts_with("window") {
+                    "window mean+std (no model): segments, single linkage"
+                } else {
+                    "pose POD (no model): segments, single linkage"
+                };
+                record(
+                    &mut scores,
+                    method,
+                    mode,
+                    &name,
+                    evaluate(&truth, &labeling.frame_labels, &tolerance)?,
+                );
+            }
+            let avg = average_linkage(x.view(), k)?;
+            let method = if label.starts_with("window") {
+                "window mean+std (no model): average linkage"
+            } else {
+                "pose POD (no model): average linkage"
+            };
+            record(
+                &mut scores,
+                method,
+                "K given",
+                &name,
+                score(avg.into_iter().map(Some).collect())?,
+            );
+        }
+    }
+
+    for mode in ["K given", "K inferred"] {
+        if let Some(m) = scores.iter().find(|m| m.name == MAIN_METHOD && m.mode == mode) {
+            println!(
+                "== CMU 86 development trials, {mode}: {MAIN_METHOD}, --method {}",
+                args.label.method
+            );
+            println!("{}", m.table.render());
+        }
+    }
+    println!("== All methods (Hungarian frame accuracy %, mean ARI, mean boundary F1 %)");
+    print!("{}", comparison_table(&scores, &args.trials));
+    let unequal: Vec<&str> =
+        stream_equal.iter().filter(|(_, eq)| !eq).map(|(n, _)| n.as_str()).collect();
+    if unequal.is_empty() {
+        println!("streaming == batch: identical final segments on every trial and mode");
+    } else {
+        println!("streaming != batch on: {}", unequal.join(", "));
     }
     if let Some(path) = &args.json {
         let mut obj = serde_json::Map::new();
-        for (mode, table) in &tables {
-            obj.insert(mode.clone(), serde_json::from_str(&table.to_json()?)?);
+        for m in &scores {
+            let entry = obj
+                .entry(m.mode.to_owned())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let serde_json::Value::Object(map) = entry {
+                map.insert(m.name.to_owned(), serde_json::from_str(&m.table.to_json()?)?);
+            }
         }
-        std::fs::write(path, serde_json::Value::Object(obj).to_string())
+        obj.insert(
+            "streaming_equals_batch".to_owned(),
+            serde_json::Value::Bool(unequal.is_empty()),
+        );
+        std::fs::write(path, serde_json::to_string_pretty(&serde_json::Value::Object(obj))?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// One line per method and mode: per-trial Hungarian accuracy, then means.
+fn comparison_table(scores: &[MethodScores], trials: &[String]) -> String {
+    let mut lines = vec![{
+        let mut h = vec!["method".to_owned(), "K".to_owned()];
+        h.extend(trials.iter().map(|t| format!("86_{t}")));
+        h.extend(["mean%", "ARI", "bound_F1%"].map(str::to_owned));
+        h
+    }];
+    for m in scores {
+        let rows = &m.table.rows;
+        let n = rows.len().max(1) as f64;
+        let mut l = vec![m.name.to_owned(), m.mode.trim_start_matches("K ").to_owned()];
+        l.extend(rows.iter().map(|r| format!("{:.1}", r.report.hungarian_accuracy * 100.0)));
+        let mean = |f: &dyn Fn(&motionseg::eval::EvalReport) -> f64| {
+            rows.iter().map(|r| f(&r.report)).sum::<f64>() / n
+        };
+        l.push(format!("{:.1}", mean(&|r| r.hungarian_accuracy) * 100.0));
+        l.push(format!("{:.3}", mean(&|r| r.ari)));
+        l.push(format!("{:.1}", mean(&|r| r.boundary.f1) * 100.0));
+        lines.push(l);
+    }
+    let cols = lines[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| lines.iter().map(|l| l.get(c).map_or(0, String::len)).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for l in &lines {
+        for (c, cell) in l.iter().enumerate() {
+            let w = widths[c];
+            let _ = if c == 0 { write!(out, "{cell:<w$}") } else { write!(out, "  {cell:>w$}") };
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -60,6 +60,7 @@
 //! After an eviction the online result equals [`cluster_offline`] over the *surviving* points.
 
 pub mod index;
+pub mod segments;
 
 #[cfg(feature = "hnsw")]
 pub mod hnsw;

@@ -276,6 +276,10 @@ fn invalid(id: u64, field: &str, message: impl Into<String>) -> Error {
     Error::session(id, SessionErrorKind::InvalidInput, field, message)
 }
 
+/// Live segment events every this many windows unless the session says otherwise: about once
+/// a second at the default hop (15 windows/s), which keeps the relabeling cost small.
+const DEFAULT_PROVISIONAL_EVERY: usize = 15;
+
 /// Checks a `SessionStart` against the model and builds the session's labeling settings.
 fn session_params(
     id: u64,
@@ -324,6 +328,8 @@ fn session_params(
         }
         params.engine.hop = hop as usize;
     }
+    params.provisional_every =
+        start.provisional_every.map_or(DEFAULT_PROVISIONAL_EVERY, |n| n as usize);
     if let Some(min) = start.min_segment_frames {
         if min == 0 {
             return Err(invalid(id, "start.min_segment_frames", "must be at least 1 frame"));
@@ -432,7 +438,11 @@ impl pipeline::Sink for GrpcSink {
         match out {
             Output::Window { span, completed_by_seq, events } => {
                 for e in &events {
-                    items.push(Ok(server(ServerMsg::Event(event_to_proto(Some(span.index), e)))));
+                    items.push(Ok(server(ServerMsg::Event(event_to_proto(
+                        Some(span.index),
+                        e,
+                        self.fps,
+                    )))));
                 }
                 items.push(Ok(server(ServerMsg::Window(proto::WindowProcessed {
                     window: span.index,
@@ -444,7 +454,7 @@ impl pipeline::Sink for GrpcSink {
             Output::Finished(s) => {
                 last = true;
                 for e in &s.final_events {
-                    items.push(Ok(server(ServerMsg::Event(event_to_proto(None, e)))));
+                    items.push(Ok(server(ServerMsg::Event(event_to_proto(None, e, self.fps)))));
                 }
                 let reason = match s.reason {
                     EndReason::ClientEnd => proto::EndReason::ClientEnd,
@@ -511,7 +521,17 @@ fn segment_to_proto(s: &Segment, fps: f64) -> proto::Segment {
     }
 }
 
-fn event_to_proto(window: Option<u64>, e: &SegmentEvent) -> proto::SegmentEvent {
+fn segment_from_proto(g: &proto::Segment) -> Segment {
+    Segment {
+        id: g.id,
+        start: g.start_frame as usize,
+        end: g.end_frame as usize,
+        label: g.label.map(|l| l as usize),
+        confidence: g.confidence,
+    }
+}
+
+fn event_to_proto(window: Option<u64>, e: &SegmentEvent, fps: f64) -> proto::SegmentEvent {
     let kind = match e {
         SegmentEvent::Opened { id, label, start } => Kind::Opened(proto::Opened {
             id: *id,
@@ -535,6 +555,9 @@ fn event_to_proto(window: Option<u64>, e: &SegmentEvent) -> proto::SegmentEvent 
         SegmentEvent::Finalized { through } => {
             Kind::Finalized(proto::Finalized { through_frame: *through as u64 })
         }
+        SegmentEvent::Revised { segments } => Kind::Revised(proto::Revised {
+            segments: segments.iter().map(|s| segment_to_proto(s, fps)).collect(),
+        }),
     };
     proto::SegmentEvent { window, kind: Some(kind) }
 }
@@ -556,6 +579,9 @@ fn event_from_proto(e: &proto::SegmentEvent) -> Option<SegmentEvent> {
             SegmentEvent::Merged { into: m.into, absorbed: m.absorbed, end: m.end_frame as usize }
         }
         Kind::Finalized(f) => SegmentEvent::Finalized { through: f.through_frame as usize },
+        Kind::Revised(r) => {
+            SegmentEvent::Revised { segments: r.segments.iter().map(segment_from_proto).collect() }
+        }
     })
 }
 
@@ -707,6 +733,9 @@ pub struct ReplayOptions {
     pub skeleton: String,
     /// Send frames only up to this many (None: the whole take).
     pub max_frames: Option<usize>,
+    /// Provisional labels every this many windows (None: the server's default; 0: only the
+    /// final segments).
+    pub provisional_every: Option<u32>,
 }
 
 impl Default for ReplayOptions {
@@ -721,6 +750,7 @@ impl Default for ReplayOptions {
             joints: Vec::new(),
             skeleton: String::new(),
             max_frames: None,
+            provisional_every: None,
         }
     }
 }
@@ -848,6 +878,7 @@ pub async fn replay(
         } as i32,
         hop: options.hop,
         min_segment_frames: options.min_segment_frames,
+        provisional_every: options.provisional_every,
     };
     // A small queue so that a frame counts as sent about when tonic takes it.
     let (tx, rx) = mpsc::channel::<ClientMessage>(4);
@@ -931,17 +962,7 @@ pub async fn replay(
                 }
             }
             ServerMsg::Summary(s) => {
-                let segments = s
-                    .segments
-                    .iter()
-                    .map(|g| Segment {
-                        id: g.id,
-                        start: g.start_frame as usize,
-                        end: g.end_frame as usize,
-                        label: g.label.map(|l| l as usize),
-                        confidence: g.confidence,
-                    })
-                    .collect();
+                let segments = s.segments.iter().map(segment_from_proto).collect();
                 let reason = match proto::EndReason::try_from(s.reason) {
                     Ok(proto::EndReason::ServerShutdown) => EndReason::ServerShutdown,
                     _ => EndReason::ClientEnd,

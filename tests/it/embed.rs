@@ -258,3 +258,71 @@ fn labeling_streaming_equals_batch_on_a_real_take() {
     let e = label_take(&model, emb, frames.view(), 120.0, &p, |_| {}).unwrap_err().to_string();
     assert!(e.contains("100000 actions"), "{e}");
 }
+
+/// Streaming equals batch, as a property: any chunking of the same frames, any model batch and
+/// any provisional-update rate give the final segments of the batch labeling; the live events
+/// end with exactly those segments.
+#[test]
+fn labeling_any_chunking_gives_the_batch_segments() {
+    use motionseg::labeler::{label_take, LabelerParams, StreamLabeler};
+    use motionseg::segment::SegmentEvent;
+    use proptest::prelude::*;
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..1800, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    let m = model.manifest().clone();
+    let mut params = LabelerParams::new(Some(3));
+    params.engine.hop = 2;
+    params.cluster.linkage = motionseg::cluster::Linkage::Robust { min_samples: 5 };
+    params.cluster.min_cluster_size = 10;
+    let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+    let batch = label_take(&model, emb, frames.view(), 120.0, &params, |_| {}).expect("batch");
+
+    let config = ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() };
+    proptest!(config, |(chunks in proptest::collection::vec(1usize..400, 1..12),
+                        model_batch in 1usize..40, every in 0usize..6)| {
+        let mut p = params.clone();
+        p.provisional_every = every;
+        p.engine.batch = model_batch;
+        p.cluster.max_points = 4096;
+        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+        let mut engine = Engine::new(model.clone(), emb, 120.0, p.engine).expect("engine");
+        let dim = engine.embedding_len().expect("basis");
+        let mut labeler = StreamLabeler::new(&p, dim, 120.0).expect("labeler");
+        let (mut out, mut events) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for c in chunks.iter().cycle() {
+            if at >= frames.nrows() {
+                break;
+            }
+            let end = (at + c).min(frames.nrows());
+            for r in at..end {
+                let row = frames.row(r).to_vec();
+                engine.push_frame(&row, &mut out).expect("push");
+            }
+            at = end;
+            for w in out.drain(..) {
+                labeler.push_window(&w, &mut events).expect("window");
+            }
+        }
+        engine.flush(&mut out).expect("flush");
+        for w in out.drain(..) {
+            labeler.push_window(&w, &mut events).expect("window");
+        }
+        let live = labeler.finish(frames.nrows(), &mut events).expect("finish");
+        prop_assert_eq!(&live.segments, &batch.segments);
+        prop_assert_eq!(&live.window_labels, &batch.window_labels);
+        // Provisional events came only when asked for; the stream ends with the final segments.
+        let n = events.len();
+        prop_assert!(n >= 2);
+        prop_assert_eq!(&events[n - 2], &SegmentEvent::Revised { segments: batch.segments.clone() });
+        prop_assert_eq!(&events[n - 1], &SegmentEvent::Finalized { through: 1800 });
+        if every == 0 {
+            prop_assert_eq!(n, 2);
+        } else {
+            let opened = events.iter().any(|e| matches!(e, SegmentEvent::Opened { .. }));
+            prop_assert!(opened, "live events include an opened segment");
+        }
+    });
+}

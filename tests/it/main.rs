@@ -13,5 +13,6 @@ mod embed;
 mod eval;
 mod features;
 mod segment;
+mod segments;
 #[cfg(feature = "serve")]
 mod service;

@@ -103,6 +103,10 @@ fn apply(map: &mut BTreeMap<u64, (usize, usize, Option<usize>)>, e: &SegmentEven
             map.remove(absorbed).expect("absorbed id");
             map.get_mut(into).expect("into id").1 = *end;
         }
+        SegmentEvent::Revised { segments } => {
+            map.clear();
+            map.extend(segments.iter().map(|s| (s.id, (s.start, s.end, s.label))));
+        }
         SegmentEvent::Finalized { .. } => {}
         other => panic!("unexpected event {other:?}"),
     }
@@ -124,10 +128,14 @@ fn replayed_take_gives_the_batch_labeling() {
     };
     let mut events = BTreeMap::new();
     let mut windows = 0u64;
+    let mut live_events = 0usize;
     let mut started = None;
     let report = rt()
         .block_on(replay(&server.url(), take.frames.clone(), take.fps, &options, |m| match m {
-            LiveMessage::Event { event, .. } => apply(&mut events, event),
+            LiveMessage::Event { event, window } => {
+                live_events += usize::from(window.is_some());
+                apply(&mut events, event);
+            }
             LiveMessage::Window { span, .. } => {
                 assert_eq!(span.index, windows, "windows arrive in order");
                 windows += 1;
@@ -153,6 +161,7 @@ fn replayed_take_gives_the_batch_labeling() {
     let rebuilt: Vec<_> = events.into_iter().map(|(id, (s, e, l))| (id, s, e, l)).collect();
     assert_eq!(rebuilt, shape(&batch.segments));
     assert_eq!(windows, live.windows);
+    assert!(live_events > 0, "provisional events flow while the take streams");
     assert_eq!(started, Some(200), "T_e = 50 model frames at 30 fps = 200 input frames");
     assert_eq!(report.latencies.len() as u64, live.windows);
 }

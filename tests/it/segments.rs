@@ -1,0 +1,190 @@
+//! Segment-level clustering: boundaries where the embedding changes, single linkage over
+//! segments, K given and inferred, bounded memory, and errors that name the field.
+
+use motionseg::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
+use proptest::prelude::*;
+
+/// A noisy window near axis `axis` of an 8-d space (deterministic pseudo-noise).
+fn window(axis: usize, t: usize) -> Vec<f32> {
+    (0..8)
+        .map(|j| {
+            let noise = (((t * 31 + j * 17) % 23) as f32 / 23.0 - 0.5) * 0.2;
+            if j == axis {
+                1.0 + noise
+            } else {
+                noise
+            }
+        })
+        .collect()
+}
+
+/// Windows of the movements `plan` (axis, length), in order.
+fn stream(plan: &[(usize, usize)]) -> Vec<Vec<f32>> {
+    let mut t = 0;
+    let mut out = Vec::new();
+    for &(axis, len) in plan {
+        for _ in 0..len {
+            out.push(window(axis, t));
+            t += 1;
+        }
+    }
+    out
+}
+
+fn run(params: SegmentParams, cut: SegmentCut, windows: &[Vec<f32>]) -> SegmentClusterer {
+    let mut c = SegmentClusterer::new(params, cut, 8).expect("params");
+    for w in windows {
+        c.insert(w).expect("insert");
+    }
+    c.finish().expect("finish");
+    c
+}
+
+#[test]
+fn boundaries_sit_at_the_changes_and_repeats_share_a_label() {
+    let plan = [(0, 120), (1, 100), (0, 110), (2, 90), (1, 100)];
+    let windows = stream(&plan);
+    let params = SegmentParams { lag: 0, ..SegmentParams::default() };
+    for cut in [SegmentCut::Count(3), SegmentCut::Threshold] {
+        let c = run(params, cut, &windows);
+        assert_eq!(c.boundaries(), vec![0, 120, 220, 330, 420], "{cut:?}");
+        let labels = c.labels();
+        assert_eq!(labels.len(), windows.len());
+        let at = |i: usize| labels[i].expect("labelled");
+        // Same movement, same label; different movements, different labels.
+        assert_eq!(at(10), at(250));
+        assert_eq!(at(150), at(450));
+        assert_ne!(at(10), at(150));
+        assert_ne!(at(10), at(350));
+        assert_ne!(at(150), at(350));
+        // Whole segments carry one label.
+        for (a, b) in [(0, 120), (120, 220), (220, 330), (330, 420), (420, 520)] {
+            assert!(labels[a..b].iter().all(|&l| l == labels[a]), "{cut:?} {a}..{b}");
+        }
+    }
+    // The lag moves every boundary later by that many windows.
+    let c = run(SegmentParams { lag: 4, ..params }, SegmentCut::Count(3), &windows);
+    assert_eq!(c.boundaries(), vec![0, 124, 224, 334, 424]);
+}
+
+#[test]
+fn k_given_forces_the_count_and_the_threshold_infers_it() {
+    let plan = [(0, 100), (1, 100), (2, 100), (3, 100)];
+    let windows = stream(&plan);
+    let count = |labels: Vec<Option<usize>>| {
+        let mut l: Vec<usize> = labels.into_iter().flatten().collect();
+        l.sort_unstable();
+        l.dedup();
+        l.len()
+    };
+    let p = SegmentParams::default();
+    assert_eq!(count(run(p, SegmentCut::Count(2), &windows).labels()), 2);
+    assert_eq!(count(run(p, SegmentCut::Count(4), &windows).labels()), 4);
+    // More clusters than segments: every segment its own.
+    assert_eq!(count(run(p, SegmentCut::Count(9), &windows).labels()), 4);
+    assert_eq!(count(run(p, SegmentCut::Threshold, &windows).labels()), 4);
+    // A threshold above every segment distance joins everything.
+    let loose = SegmentParams { threshold: 2.0, ..p };
+    assert_eq!(count(run(loose, SegmentCut::Threshold, &windows).labels()), 1);
+}
+
+#[test]
+fn provisional_labels_cover_the_open_segment_and_do_not_change_the_result() {
+    let windows = stream(&[(0, 120), (1, 120), (0, 120)]);
+    let p = SegmentParams::default();
+    let mut c = SegmentClusterer::new(p, SegmentCut::Count(2), 8).expect("params");
+    for (i, w) in windows.iter().enumerate() {
+        c.insert(w).expect("insert");
+        let labels = c.labels();
+        assert_eq!(labels.len(), i + 1);
+        assert!(labels.iter().all(Option::is_some), "every window has a provisional label");
+    }
+    c.finish().expect("finish");
+    let quiet = run(p, SegmentCut::Count(2), &windows);
+    assert_eq!(c.labels(), quiet.labels());
+    assert_eq!(c.boundaries(), quiet.boundaries());
+}
+
+#[test]
+fn memory_stays_bounded_on_a_long_stream() {
+    // 60 movements of 150 windows: 9000 windows.
+    let plan: Vec<(usize, usize)> = (0..60).map(|i| (i % 3, 150)).collect();
+    let windows = stream(&plan);
+    let p = SegmentParams { max_segment_windows: 16, max_segments: 8, ..SegmentParams::default() };
+    let mut c = SegmentClusterer::new(p, SegmentCut::Count(3), 8).expect("params");
+    let mut most = 0;
+    for w in &windows {
+        c.insert(w).expect("insert");
+        most = most.max(c.stored_windows());
+    }
+    c.finish().expect("finish");
+    let bound = 16 * (8 + 1) + 2 * p.context + 16;
+    assert!(most <= bound, "held {most} windows, bound {bound}");
+    let labels = c.labels();
+    assert_eq!(labels.len(), 9000);
+    assert!(labels.iter().all(Option::is_some));
+    // Evicted segments keep the labels they had: movement i and i + 3 agree.
+    assert_eq!(labels[75], labels[75 + 3 * 150]);
+    assert_ne!(labels[75], labels[75 + 150]);
+    assert_eq!(c.boundaries().len(), 60);
+}
+
+#[test]
+fn bad_parameters_and_vectors_are_named() {
+    let p = SegmentParams::default();
+    let cases: [(SegmentParams, &str); 7] = [
+        (SegmentParams { context: 0, ..p }, "context"),
+        (SegmentParams { lag: 30, ..p }, "lag"),
+        (SegmentParams { min_change: -0.1, ..p }, "min_change"),
+        (SegmentParams { quantile: 1.5, ..p }, "quantile"),
+        (SegmentParams { min_windows: 0, ..p }, "min_windows"),
+        (SegmentParams { threshold: f32::NAN, ..p }, "threshold"),
+        (SegmentParams { max_segments: 1, ..p }, "max_segments"),
+    ];
+    for (params, field) in cases {
+        let e = SegmentClusterer::new(params, SegmentCut::Threshold, 8).unwrap_err().to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    }
+    let e = SegmentClusterer::new(p, SegmentCut::Count(0), 8).unwrap_err().to_string();
+    assert!(e.contains("K >= 1"), "{e}");
+    let e = SegmentClusterer::new(p, SegmentCut::Count(2), 0).unwrap_err().to_string();
+    assert!(e.contains("dim"), "{e}");
+
+    let mut c = SegmentClusterer::new(p, SegmentCut::Count(2), 8).expect("params");
+    let e = c.insert(&[1.0; 7]).unwrap_err().to_string();
+    assert!(e.contains("dimension 8"), "{e}");
+    let mut nan = vec![1.0; 8];
+    nan[3] = f32::NAN;
+    let e = c.insert(&nan).unwrap_err().to_string();
+    assert!(e.contains("component 3"), "{e}");
+    assert!(c.insert(&[0.0; 8]).is_err(), "zero vector");
+    assert!(c.is_empty(), "rejected windows change nothing");
+    c.insert(&[1.0; 8]).expect("insert");
+    c.finish().expect("finish");
+    assert!(c.insert(&[1.0; 8]).is_err(), "insert after finish");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..Default::default() })]
+
+    /// Any plan of movements: every window labelled, labels count at most K, boundaries
+    /// strictly increasing and inside the stream; never a panic.
+    #[test]
+    fn any_stream_is_labelled(plan in proptest::collection::vec((0usize..8, 1usize..120), 1..12),
+                              k in 1usize..6, context in 1usize..30) {
+        let windows = stream(&plan);
+        let p = SegmentParams { context, lag: context.min(6), ..SegmentParams::default() };
+        let c = run(p, SegmentCut::Count(k), &windows);
+        let labels = c.labels();
+        prop_assert_eq!(labels.len(), windows.len());
+        prop_assert!(labels.iter().all(Option::is_some));
+        let mut used: Vec<usize> = labels.iter().flatten().copied().collect();
+        used.sort_unstable();
+        used.dedup();
+        prop_assert!(used.len() <= k);
+        let b = c.boundaries();
+        prop_assert_eq!(b[0], 0);
+        prop_assert!(b.windows(2).all(|w| w[0] < w[1]));
+        prop_assert!(b.iter().all(|&x| x < windows.len()));
+    }
+}
