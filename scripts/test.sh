@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== setup: ONNX Runtime 1.31.1 from PyPI into .venv"
+echo "== setup: ONNX Runtime 1.31.1 and grpcio 1.85.1 from PyPI into .venv"
 scripts/setup.sh
 
 echo "== Rust: unit, integration and doc tests (all features)"
 cargo test --all-features --locked
+
+echo "== Python: grpcio client of the live service against motionseg serve (stubs generated from proto/)"
+cargo build --release --locked
+MOTIONSEG_BIN="${CARGO_TARGET_DIR:-target}/release/motionseg" .venv/bin/python clients/python/test_replay.py
 
 echo "== Python: model training + ONNX export smoke tests (installs the training stack into .venv)"
 models/smoke.sh

@@ -231,6 +231,11 @@ impl<E: Embedder> WindowInference<E> {
         Some(self.summary.len(self.model.manifest().t_d, k))
     }
 
+    /// The model runner back (to reuse it for another stream of the same model).
+    pub fn into_embedder(self) -> E {
+        self.embedder
+    }
+
     /// Runs the model on `spans.len()` windows (`windows`: their model inputs back to back) and
     /// calls `sink` with each window's raw states, in order.
     pub fn run_states(

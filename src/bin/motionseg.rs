@@ -79,6 +79,9 @@ struct ServeArgs {
     /// Name clients use for the model (default: the manifest's file stem).
     #[arg(long)]
     name: Option<String>,
+    /// Model runners built at start-up (sessions reuse idle ones; more are built on demand).
+    #[arg(long, default_value_t = 2)]
+    warm: usize,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -830,12 +833,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     config.queue_capacity = args.queue;
     config.max_batch = args.max_batch;
     config.ort_threads = args.model.threads;
+    config.warm_runners = args.warm;
     let listener = std::net::TcpListener::bind(args.addr)
         .with_context(|| format!("listening on {}", args.addr))?;
-    // The actual address (port 0 picks one), on stdout for scripts that start the server.
-    println!("motionseg serve: model {name}, listening on {}", listener.local_addr()?);
-    std::io::Write::flush(&mut std::io::stdout())?;
-    motionseg::service::run_until_ctrl_c(listener, config)?;
+    motionseg::service::run_until_ctrl_c(listener, config, |addr| {
+        // The actual address (port 0 picks one), on stdout for scripts that start the server.
+        println!("motionseg serve: model {name}, listening on {addr}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })?;
     eprintln!("motionseg serve: stopped");
     Ok(())
 }

@@ -76,8 +76,37 @@ fn from_status(s: &Status) -> Error {
 
 // ------------------------------------------------------------------------------------ server
 
+/// Idle model runners of one model, reused across sessions: creating an ONNX Runtime session
+/// takes long enough (hundreds of ms, more when several start at once) that a new stream's
+/// first windows would otherwise queue up behind it.
+struct RunnerPool {
+    model: EngineModel,
+    threads: usize,
+    max_idle: usize,
+    idle: Mutex<Vec<OrtEmbedder>>,
+}
+
+impl RunnerPool {
+    fn take(&self) -> Result<OrtEmbedder> {
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match reused {
+            Some(e) => Ok(e),
+            None => OrtEmbedder::new(self.model.model_bytes(), self.model.manifest(), self.threads),
+        }
+    }
+
+    fn give_back(&self, e: OrtEmbedder) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push(e);
+            }
+        }
+    }
+}
+
 struct Inner {
     config: ServiceConfig,
+    pools: Vec<(String, Arc<RunnerPool>)>,
     permits: Arc<Semaphore>,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
@@ -266,10 +295,22 @@ async fn start_session(
         max_batch: config.max_batch,
         when_full,
     };
-    let shared = model.clone();
-    let threads = config.ort_threads;
-    let embedder = move || OrtEmbedder::new(shared.model_bytes(), shared.manifest(), threads);
-    Pipeline::start(cfg, model.clone(), embedder, source, sink)
+    let pool =
+        inner.pools.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone()).ok_or_else(|| {
+            Error::Runtime {
+                context: format!("session {id}"),
+                message: format!("no runner pool for model {name:?}"),
+            }
+        })?;
+    let back = pool.clone();
+    Pipeline::start(
+        cfg,
+        model.clone(),
+        move || pool.take(),
+        move |e| back.give_back(e),
+        source,
+        sink,
+    )
 }
 
 fn invalid(id: u64, field: &str, message: impl Into<String>) -> Error {
@@ -592,14 +633,54 @@ pub async fn serve(
     config: ServiceConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    serve_when_ready(listener, config, shutdown, |_| {}).await
+}
+
+/// [`serve`], calling `ready` with the address once the model runners are warm and the server
+/// is about to accept sessions.
+pub async fn serve_when_ready(
+    listener: std::net::TcpListener,
+    config: ServiceConfig,
+    shutdown: impl Future<Output = ()> + Send,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     config.validate()?;
     let addr = listener.local_addr().map_err(|e| Error::io("<listener>", e))?;
     listener.set_nonblocking(true).map_err(|e| Error::io(addr.to_string(), e))?;
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(|e| Error::io(addr.to_string(), e))?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let pools: Vec<(String, Arc<RunnerPool>)> = config
+        .models
+        .iter()
+        .map(|(name, model)| {
+            let pool = RunnerPool {
+                model: model.clone(),
+                threads: config.ort_threads,
+                max_idle: config.max_sessions,
+                idle: Mutex::new(Vec::new()),
+            };
+            (name.to_owned(), Arc::new(pool))
+        })
+        .collect();
+    // Runners made before the first client arrives (off the async workers: it is slow).
+    let warm = config.warm_runners.min(config.max_sessions);
+    let to_warm = pools.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        for (_, pool) in &to_warm {
+            let runners = (0..warm).map(|_| pool.take()).collect::<Result<Vec<_>>>()?;
+            runners.into_iter().for_each(|r| pool.give_back(r));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Runtime {
+        context: "warming model runners".to_owned(),
+        message: e.to_string(),
+    })??;
     let inner = Arc::new(Inner {
         permits: Arc::new(Semaphore::new(config.max_sessions)),
+        pools,
         config,
         next_id: AtomicU64::new(0),
         shutdown: stop_rx,
@@ -610,6 +691,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     tracing::info!(%addr, "motionseg service listening");
+    ready(addr);
     tonic::transport::Server::builder()
         .add_service(SegmentationServer::new(Service { inner }))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
@@ -629,14 +711,20 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
     )
 }
 
-/// Serves on `listener` until ctrl-c (then shuts down gracefully, see [`serve`]). Blocks.
-pub fn run_until_ctrl_c(listener: std::net::TcpListener, config: ServiceConfig) -> Result<()> {
-    runtime("motionseg-serve")?.block_on(serve(listener, config, async {
+/// Serves on `listener` until ctrl-c (then shuts down gracefully, see [`serve`]); calls
+/// `ready` once sessions are accepted. Blocks.
+pub fn run_until_ctrl_c(
+    listener: std::net::TcpListener,
+    config: ServiceConfig,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             // Without a signal handler the server runs until killed.
             std::future::pending::<()>().await;
         }
-    }))
+    };
+    runtime("motionseg-serve")?.block_on(serve_when_ready(listener, config, ctrl_c, ready))
 }
 
 /// A server running on its own thread and runtime (tests, benchmarks, embedding).
@@ -647,27 +735,40 @@ pub struct ServerHandle {
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
-/// Starts [`serve`] on `listener` in a background thread; stop it with
-/// [`ServerHandle::shutdown`] (or by dropping the handle).
+/// Starts [`serve`] on `listener` in a background thread and returns once it accepts
+/// sessions; stop it with [`ServerHandle::shutdown`] (or by dropping the handle).
 pub fn spawn_server(
     listener: std::net::TcpListener,
     config: ServiceConfig,
 ) -> Result<ServerHandle> {
     let addr = listener.local_addr().map_err(|e| Error::io("<listener>", e))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let rt = runtime("motionseg-serve")?;
     let thread = std::thread::Builder::new()
         .name("motionseg-serve".to_owned())
         .spawn(move || {
-            rt.block_on(serve(listener, config, async {
+            let stopped = async {
                 let _ = stopped.await;
+            };
+            rt.block_on(serve_when_ready(listener, config, stopped, move |_| {
+                let _ = ready_tx.send(());
             }))
         })
         .map_err(|e| Error::Runtime {
             context: "starting the server thread".to_owned(),
             message: e.to_string(),
         })?;
-    Ok(ServerHandle { addr, stop: Some(stop), thread: Some(thread) })
+    let mut handle = ServerHandle { addr, stop: Some(stop), thread: Some(thread) };
+    if ready_rx.recv().is_err() {
+        // The server stopped before it was ready: its error says why.
+        handle.stop_and_join()?;
+        return Err(Error::Runtime {
+            context: format!("starting the server on {addr}"),
+            message: "it stopped before accepting sessions".to_owned(),
+        });
+    }
+    Ok(handle)
 }
 
 impl ServerHandle {

@@ -26,8 +26,8 @@ use crate::engine::EngineModel;
 use crate::error::{Error, Result};
 
 pub use grpc::{
-    proto, replay, replay_blocking, run_until_ctrl_c, serve, spawn_server, LiveMessage,
-    LiveSummary, ReplayOptions, ReplayReport, ServerHandle,
+    proto, replay, replay_blocking, run_until_ctrl_c, serve, serve_when_ready, spawn_server,
+    LiveMessage, LiveSummary, ReplayOptions, ReplayReport, ServerHandle,
 };
 pub use pipeline::{EndReason, WhenFull};
 
@@ -95,11 +95,15 @@ pub struct ServiceConfig {
     pub max_batch: usize,
     /// ONNX Runtime intra-op threads per session.
     pub ort_threads: usize,
+    /// Model runners (ONNX Runtime sessions) made per model at start-up; sessions reuse idle
+    /// runners and make new ones only when none is idle, so the first windows of a new stream
+    /// do not wait for one to be built.
+    pub warm_runners: usize,
 }
 
 impl ServiceConfig {
     /// Defaults: 16 sessions, 30 s idle timeout, queues of 256, batches of up to 16 windows,
-    /// one ONNX Runtime thread per session (sessions are the parallelism).
+    /// one ONNX Runtime thread per session (sessions are the parallelism), 2 warm runners.
     pub fn new(models: Models) -> ServiceConfig {
         ServiceConfig {
             models,
@@ -108,6 +112,7 @@ impl ServiceConfig {
             queue_capacity: 256,
             max_batch: 16,
             ort_threads: 1,
+            warm_runners: 2,
         }
     }
 

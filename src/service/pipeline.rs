@@ -35,7 +35,8 @@ pub enum WhenFull {
     /// Wait: backpressure reaches the source; nothing is lost.
     #[default]
     Block,
-    /// Discard the window and count it ([`Summary::windows_dropped`]).
+    /// Discard the window and count it ([`Summary::windows_dropped`]). The queues before and
+    /// after the model then hold at most `max_batch` windows each, which bounds the latency.
     Drop,
 }
 
@@ -181,19 +182,22 @@ impl Shared {
 }
 
 impl Pipeline {
-    /// Starts the stages of one session over `model`. `embedder` builds the session's model
+    /// Starts the stages of one session over `model`. `embedder` gets the session's model
     /// runner; it is called on the infer thread (so a slow model load does not hold up the
-    /// caller) and its error ends the session like any stage error.
-    pub fn start<E, F>(
+    /// caller) and its error ends the session like any stage error. `release` gets the runner
+    /// back when the session ends without a model error (for reuse by a later session).
+    pub fn start<E, F, R>(
         config: PipelineConfig,
         model: EngineModel,
         embedder: F,
+        release: R,
         source: impl Source,
         sink: impl Sink,
     ) -> Result<Pipeline>
     where
         E: Embedder + 'static,
         F: FnOnce() -> Result<E> + Send + 'static,
+        R: FnOnce(E) + Send + 'static,
     {
         if config.queue_capacity == 0 || config.max_batch == 0 {
             return Err(Error::Param {
@@ -219,9 +223,15 @@ impl Pipeline {
         let labeler = StreamLabeler::new(&config.params, dim, config.fps)?;
 
         let cap = config.queue_capacity;
+        // Under Drop the queues around the model hold one batch each, so that what waits
+        // there (and so the latency) stays bounded: beyond it windows are dropped.
+        let model_cap = match config.when_full {
+            WhenFull::Block => cap,
+            WhenFull::Drop => config.max_batch,
+        };
         let (frames_tx, frames_rx) = bounded::<FrameMsg>(cap);
-        let (windows_tx, windows_rx) = bounded::<WindowMsg>(cap);
-        let (emb_tx, emb_rx) = bounded::<EmbeddingMsg>(cap);
+        let (windows_tx, windows_rx) = bounded::<WindowMsg>(model_cap);
+        let (emb_tx, emb_rx) = bounded::<EmbeddingMsg>(model_cap);
         let (out_tx, out_rx) = bounded::<Output>(cap);
         let (fail_tx, fail_rx) = bounded::<Error>(4);
         let shared = Shared {
@@ -243,11 +253,13 @@ impl Pipeline {
         let sh = shared.clone();
         let (summary, max_batch) = (config.params.engine.summary, config.max_batch);
         pipeline.spawn("infer", move || {
-            let inference = match embedder() {
+            let mut inference = match embedder() {
                 Ok(e) => WindowInference::new(model, e, summary),
                 Err(e) => return sh.fail(e),
             };
-            infer(sh, inference, max_batch, windows_rx, emb_tx)
+            if infer(&sh, &mut inference, max_batch, windows_rx, emb_tx).is_ok() {
+                release(inference.into_embedder());
+            }
         })?;
         let sh = shared.clone();
         pipeline.spawn("cluster", move || cluster(sh, labeler, emb_rx, out_tx))?;
@@ -362,8 +374,7 @@ fn window(
     rx: Receiver<FrameMsg>,
     tx: Sender<WindowMsg>,
 ) {
-    let mut frames = 0u64;
-    for msg in rx {
+    for (frames, msg) in (0u64..).zip(rx) {
         if sh.cancelled() {
             return;
         }
@@ -374,7 +385,6 @@ fn window(
                 return;
             }
         };
-        frames += 1;
         let (span, values) = match windowing.push(&f.values) {
             Ok(Some((span, w))) => (span, w.to_vec()),
             Ok(None) => continue,
@@ -398,14 +408,15 @@ fn window(
     }
 }
 
-/// Runs the model, batching the windows that queued up while the previous batch ran.
+/// Runs the model, batching the windows that queued up while the previous batch ran. An
+/// error (reported already) means the model runner may be unusable.
 fn infer<E: Embedder>(
-    sh: Shared,
-    mut inference: WindowInference<E>,
+    sh: &Shared,
+    inference: &mut WindowInference<E>,
     max_batch: usize,
     rx: Receiver<WindowMsg>,
     tx: Sender<EmbeddingMsg>,
-) {
+) -> std::result::Result<(), ()> {
     let mut inputs: Vec<f32> = Vec::new();
     let mut spans: Vec<WindowSpan> = Vec::with_capacity(max_batch);
     let mut seqs: Vec<u64> = Vec::with_capacity(max_batch);
@@ -430,23 +441,25 @@ fn infer<E: Embedder>(
             }
         }
         if sh.cancelled() {
-            return;
+            return Ok(());
         }
         if let Err(e) = inference.run(&inputs, &spans, &mut out) {
-            return sh.fail(e);
+            sh.fail(e);
+            return Err(());
         }
         for (embedding, seq) in out.drain(..).zip(seqs.drain(..)) {
             if tx.send(EmbeddingMsg::Window { embedding, seq }).is_err() {
-                return;
+                return Ok(());
             }
         }
         inputs.clear();
         spans.clear();
         if let Some(end) = end {
             let _ = tx.send(end);
-            return;
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Online clustering and segmentation.
