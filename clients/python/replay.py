@@ -31,6 +31,7 @@ def load_stubs(out_dir=None):
     from grpc_tools import protoc
 
     out_dir = out_dir or tempfile.mkdtemp(prefix="motionseg_pb_")
+    os.makedirs(out_dir, exist_ok=True)
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
