@@ -29,6 +29,26 @@
 //! Streaming equals batch: boundaries use only the windows around them, and labels are
 //! recomputed from all closed segments, so the final labels depend on the windows alone.
 //!
+//! ```
+//! use motionseg::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
+//!
+//! // Two movements along different axes, then the first again: 60 windows each.
+//! let axis = |a: usize, t: usize| -> Vec<f32> {
+//!     (0..4).map(|j| if j == a { 1.0 } else { 0.05 * ((t + j) % 3) as f32 }).collect()
+//! };
+//! let params = SegmentParams { context: 10, lag: 0, ..SegmentParams::default() };
+//! let mut c = SegmentClusterer::new(params, SegmentCut::Count(2), 4)?;
+//! for t in 0..180 {
+//!     c.insert(&axis(if (60..120).contains(&t) { 1 } else { 0 }, t))?;
+//! }
+//! c.finish()?;
+//! assert_eq!(c.boundaries(), [0, 60, 120]);
+//! let labels = c.labels();
+//! assert_eq!(labels[0], labels[150]);
+//! assert_ne!(labels[0], labels[90]);
+//! # Ok::<(), motionseg::Error>(())
+//! ```
+//!
 //! # Bounded memory
 //!
 //! A segment keeps at most `max_segment_windows` windows for distances (every other one is

@@ -170,6 +170,11 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         (vec!["-k", "0"], "at least 1"),
         (vec!["-k", "100000"], "100000 actions"),
         (vec!["--format", "xml"], "expected jsonl or csv"),
+        (vec!["--method", "kmeans"], "expected segments or windows"),
+        (vec!["--quantile", "1.5"], "quantile"),
+        (vec!["--context", "0"], "context"),
+        (vec!["--context", "4", "--lag", "5"], "lag"),
+        (vec!["--infer", "magic", "--method", "windows"], "expected stability or gap"),
     ] {
         let o = motionseg(&[&["segment"][..], &take, &model, &["--basis", &b], &extra].concat());
         let err = text(&o.stderr);
