@@ -181,6 +181,18 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
+    let unknown = dir.join("take.xyz");
+    std::fs::write(&unknown, b"1 2 3\n").expect("write");
+    let o = motionseg(&[
+        "segment",
+        unknown.to_str().expect("utf8"),
+        "--model",
+        "models/fixture_tiny.json",
+        "--basis",
+        &b,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("take.xyz"), "{}", text(&o.stderr));
     let empty = dir.join("empty.amc");
     std::fs::write(&empty, b"").expect("write");
     let o = motionseg(&[
