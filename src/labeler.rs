@@ -345,8 +345,15 @@ impl StreamLabeler {
         for &(id, l) in &self.current {
             final_labels.insert(id, l.map(|c| c.0 as usize));
         }
-        let window_labels: Vec<Option<usize>> =
+        let mut window_labels: Vec<Option<usize>> =
             self.windows.iter().map(|s| final_labels.get(&s.index).copied().flatten()).collect();
+        // Final labels are numbered 0, 1, 2, ... by first appearance (the stage's own numbers
+        // keep provisional identities stable and can have gaps).
+        let mut order: HashMap<usize, usize> = HashMap::new();
+        for l in window_labels.iter_mut().flatten() {
+            let next = order.len();
+            *l = *order.entry(*l).or_insert(next);
+        }
         let labeling = segment_windows(
             std::mem::take(&mut self.windows),
             window_labels,

@@ -29,6 +29,26 @@
 //! Streaming equals batch: boundaries use only the windows around them, and labels are
 //! recomputed from all closed segments, so the final labels depend on the windows alone.
 //!
+//! ```
+//! use motionseg::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
+//!
+//! // Two movements along different axes, then the first again: 60 windows each.
+//! let axis = |a: usize, t: usize| -> Vec<f32> {
+//!     (0..4).map(|j| if j == a { 1.0 } else { 0.05 * ((t + j) % 3) as f32 }).collect()
+//! };
+//! let params = SegmentParams { context: 10, lag: 0, ..SegmentParams::default() };
+//! let mut c = SegmentClusterer::new(params, SegmentCut::Count(2), 4)?;
+//! for t in 0..180 {
+//!     c.insert(&axis(if (60..120).contains(&t) { 1 } else { 0 }, t))?;
+//! }
+//! c.finish()?;
+//! assert_eq!(c.boundaries(), [0, 60, 120]);
+//! let labels = c.labels();
+//! assert_eq!(labels[0], labels[150]);
+//! assert_ne!(labels[0], labels[90]);
+//! # Ok::<(), motionseg::Error>(())
+//! ```
+//!
 //! # Bounded memory
 //!
 //! A segment keeps at most `max_segment_windows` windows for distances (every other one is
@@ -136,11 +156,13 @@ struct Seg {
     /// Push position of the next window to keep when thinned (every `stride`-th).
     stride: usize,
     seen: usize,
+    /// Unit mean of the kept rows (set when the segment closes).
+    mean: Vec<f32>,
 }
 
 impl Seg {
     fn new(start: usize) -> Seg {
-        Seg { start, end: start, data: Vec::new(), stride: 1, seen: 0 }
+        Seg { start, end: start, data: Vec::new(), stride: 1, seen: 0, mean: Vec::new() }
     }
 
     fn rows(&self, dim: usize) -> usize {
@@ -383,7 +405,8 @@ impl SegmentClusterer {
         self.close(head);
     }
 
-    fn close(&mut self, seg: Seg) {
+    fn close(&mut self, mut seg: Seg) {
+        seg.mean = mean_of(&seg.data, self.dim);
         let k = self.closed.len();
         let mut row = Vec::with_capacity(k + 1);
         for other in &self.closed {
@@ -552,16 +575,16 @@ impl SegmentClusterer {
             out[seg.start..seg.end].iter_mut().for_each(|x| *x = *l);
         }
         if self.open.end > self.open.start {
-            // The open segment's newest windows (at most `context`) decide its provisional label:
-            // cheap enough to run per window, and the final labels never depend on it.
-            let q = self.params.quantile;
+            // Provisional only (the final labels never depend on it), so cheap: the mean of the
+            // open segment's newest windows (at most `context`) against each closed segment's
+            // mean, O(segments · dim) per call.
             let rows = self.open.rows(self.dim);
-            let from = rows.saturating_sub(self.params.context) * self.dim;
-            let recent = Seg { data: self.open.data[from..].to_vec(), ..Seg::new(self.open.start) };
-            let near = (0..self.closed.len()).min_by(|&a, &b| {
-                let da = directed(&recent, &self.closed[a], self.dim, q);
-                let db = directed(&recent, &self.closed[b], self.dim, q);
-                da.total_cmp(&db).then(a.cmp(&b))
+            let from = rows.saturating_sub(self.params.context);
+            let recent = mean_of(&self.open.data[from * self.dim..], self.dim);
+            let near = (0..self.closed.len()).max_by(|&a, &b| {
+                let da = dot(&recent, &self.closed[a].mean);
+                let db = dot(&recent, &self.closed[b].mean);
+                da.total_cmp(&db).then(b.cmp(&a))
             });
             let fresh = self.next_label;
             let l = match near {
@@ -572,6 +595,23 @@ impl SegmentClusterer {
         }
         out
     }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The unit-normalised mean of row-major `rows` (zeros when empty or cancelling out).
+fn mean_of(rows: &[f32], dim: usize) -> Vec<f32> {
+    let mut m = vec![0f32; dim];
+    for r in rows.chunks(dim) {
+        m.iter_mut().zip(r).for_each(|(a, &x)| *a += x);
+    }
+    let norm = dot(&m, &m).sqrt();
+    if norm > 0.0 {
+        m.iter_mut().for_each(|a| *a /= norm);
+    }
+    m
 }
 
 /// `quantile` of, over the rows of `a`, the distance to the nearest row of `b`.

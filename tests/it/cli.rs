@@ -170,12 +170,29 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         (vec!["-k", "0"], "at least 1"),
         (vec!["-k", "100000"], "100000 actions"),
         (vec!["--format", "xml"], "expected jsonl or csv"),
+        (vec!["--method", "kmeans"], "expected segments or windows"),
+        (vec!["--quantile", "1.5"], "quantile"),
+        (vec!["--context", "0"], "context"),
+        (vec!["--context", "4", "--lag", "5"], "lag"),
+        (vec!["--infer", "magic", "--method", "windows"], "expected stability or gap"),
     ] {
         let o = motionseg(&[&["segment"][..], &take, &model, &["--basis", &b], &extra].concat());
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
+    let unknown = dir.join("take.xyz");
+    std::fs::write(&unknown, b"1 2 3\n").expect("write");
+    let o = motionseg(&[
+        "segment",
+        unknown.to_str().expect("utf8"),
+        "--model",
+        "models/fixture_tiny.json",
+        "--basis",
+        &b,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("take.xyz"), "{}", text(&o.stderr));
     let empty = dir.join("empty.amc");
     std::fs::write(&empty, b"").expect("write");
     let o = motionseg(&[
