@@ -11,7 +11,7 @@
 //! no sender more than 0.5 s behind schedule.
 //!
 //! ```sh
-//! cargo bench --bench serve                       # N = 1, 2, 4, 6, 8, 12, 16; 20 s per stream
+//! cargo bench --bench serve                       # N = 1, 2, 4, 8, 16, 20, 24, 32; 20 s per stream
 //! MOTIONSEG_BENCH_N=1,4 MOTIONSEG_BENCH_SECONDS=10 cargo bench --bench serve
 //! MOTIONSEG_BENCH_PROVISIONAL=15 cargo bench --bench serve   # the server's default update rate
 //! ```
@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; this harness takes its settings from the environment.
     let seconds: f64 = std::env::var("MOTIONSEG_BENCH_SECONDS").map_or(Ok(20.0), |s| s.parse())?;
     let ns: Vec<usize> = std::env::var("MOTIONSEG_BENCH_N")
-        .unwrap_or_else(|_| "1,2,4,6,8,12,16".to_owned())
+        .unwrap_or_else(|_| "1,2,4,8,16,20,24,32".to_owned())
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
