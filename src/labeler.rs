@@ -1,5 +1,6 @@
-//! A whole take (or stream) from frames to labeled segments: [`Engine`] embeddings, online
-//! [`Clusterer`](crate::cluster::Clusterer), then the [`Segmenter`](crate::segment::Segmenter).
+//! A whole take (or stream) from frames to labeled segments: [`Engine`] embeddings, a clustering
+//! stage (segment-level by default, or the online window-level [`Clusterer`]), then the
+//! [`Segmenter`].
 //!
 //! [`StreamLabeler`] is the per-stream cluster and segment stage (no model inside), used by
 //! [`label_take`] and by the live service. Streaming feeds frames one at a time and hands each
@@ -213,7 +214,7 @@ impl StreamLabeler {
             }
         }
         self.windows.push(w.span);
-        if self.provisional_every > 0 && self.windows.len() % self.provisional_every == 0 {
+        if self.provisional_every > 0 && self.windows.len().is_multiple_of(self.provisional_every) {
             self.provisional(events)?;
         }
         Ok(())
@@ -430,7 +431,7 @@ pub fn label_take<E: Embedder>(
             }
             events.clear();
         }
-        if i % 256 == 0 {
+        if i.is_multiple_of(256) {
             progress(i);
         }
     }

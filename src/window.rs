@@ -254,7 +254,7 @@ impl Windower {
         self.ring[slot * self.channels..(slot + 1) * self.channels].copy_from_slice(frame);
         self.pushed += 1;
         let t_e = self.t_e as u64;
-        if self.pushed < t_e || (self.pushed - t_e) % self.hop as u64 != 0 {
+        if self.pushed < t_e || !(self.pushed - t_e).is_multiple_of(self.hop as u64) {
             return Ok(None);
         }
         // The oldest frame sits in the slot that will be written next.

@@ -170,7 +170,7 @@ impl Seg {
     }
 
     fn push(&mut self, v: &[f32], cap: usize) {
-        if self.seen % self.stride == 0 {
+        if self.seen.is_multiple_of(self.stride) {
             self.data.extend_from_slice(v);
             let dim = v.len();
             if self.rows(dim) > cap {
