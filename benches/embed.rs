@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::flops_per_window;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use motionseg::basis::{Modes, PodBasis};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
@@ -25,13 +27,6 @@ fn model_path() -> PathBuf {
     } else {
         root.join("models/fixture_tiny.json")
     }
-}
-
-/// Multiply-adds of one window counted as 2 FLOPs: GRU steps (3 gates, input and hidden
-/// matrices) over `T_e + T_d` steps, plus the decoder's linear readout.
-fn flops_per_window(n: usize, c: usize, t_e: usize, t_d: usize) -> f64 {
-    let gru = 2.0 * 3.0 * (n * c + n * n) as f64;
-    (t_e + t_d) as f64 * gru + t_d as f64 * 2.0 * (n * c) as f64
 }
 
 fn embed(c: &mut Criterion) {

@@ -7,18 +7,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::flops_per_window;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::engine::EngineModel;
 use motionseg::features::motion_features;
 use motionseg::ingest::asf_amc::{read_amc, read_asf};
 use motionseg::labeler::{label_take, LabelerParams, Method};
-
-/// Multiply-adds of one window counted as 2 FLOPs (as in the `embed` bench).
-fn flops_per_window(n: usize, c: usize, t_e: usize, t_d: usize) -> f64 {
-    let gru = 2.0 * 3.0 * (n * c + n * n) as f64;
-    (t_e + t_d) as f64 * gru + t_d as f64 * 2.0 * (n * c) as f64
-}
 
 fn segment(c: &mut Criterion) {
     let lib = find_runtime(None).expect("ONNX Runtime (run scripts/setup.sh)");

@@ -606,17 +606,8 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
     // Trajectories are kept whole so that the picture and any summary come from one run.
     let cfg = EngineConfig { hop: args.hop, batch: args.batch, summary: Summary::Trajectory };
     let mut engine = Engine::new(model.clone(), emb, take.fps, cfg)?;
-    let bar = progress(take.frames.nrows() as u64, "embed");
-    let mut out = Vec::new();
     let started = std::time::Instant::now();
-    for (i, row) in take.frames.rows().into_iter().enumerate() {
-        with_row(row, |r| engine.push_frame(r, &mut out))?;
-        if i % 256 == 0 {
-            bar.set_position(i as u64);
-        }
-    }
-    engine.flush(&mut out)?;
-    bar.finish_and_clear();
+    let out = embed_take(&mut engine, take.frames.view(), "embed")?;
     let secs = started.elapsed().as_secs_f64();
     let k = model.basis().map_or(0, PodBasis::modes);
     let t_d = m.t_d;
@@ -681,6 +672,25 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
         println!("wrote {}", plot.display());
     }
     Ok(())
+}
+
+/// Every window embedding of `frames`, with a progress bar named `what`.
+fn embed_take(
+    engine: &mut Engine<OrtEmbedder>,
+    frames: ndarray::ArrayView2<'_, f32>,
+    what: &str,
+) -> anyhow::Result<Vec<motionseg::engine::WindowEmbedding>> {
+    let bar = progress(frames.nrows() as u64, what);
+    let mut out = Vec::new();
+    for (i, row) in frames.rows().into_iter().enumerate() {
+        with_row(row, |r| engine.push_frame(r, &mut out))?;
+        if i.is_multiple_of(256) {
+            bar.set_position(i as u64);
+        }
+    }
+    engine.flush(&mut out)?;
+    bar.finish_and_clear();
+    Ok(out)
 }
 
 fn labeler_params(l: &LabelArgs, actions: Option<usize>) -> anyhow::Result<LabelerParams> {
@@ -947,16 +957,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
         let emb = OrtEmbedder::new(model.model_bytes(), m, args.model.threads)?;
         let mut engine = Engine::new(model.clone(), emb, take.fps, given.engine)?;
-        let bar = progress(n as u64, &name);
-        let mut windows = Vec::new();
-        for (i, row) in take.frames.rows().into_iter().enumerate() {
-            with_row(row, |r| engine.push_frame(r, &mut windows))?;
-            if i % 512 == 0 {
-                bar.set_position(i as u64);
-            }
-        }
-        engine.flush(&mut windows)?;
-        bar.finish_and_clear();
+        let windows = embed_take(&mut engine, take.frames.view(), &name)?;
         let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
         let dim = windows.first().map_or(0, |w| w.values.len());
         let points = Array2::from_shape_fn((windows.len(), dim), |(i, j)| windows[i].values[j]);
