@@ -80,6 +80,17 @@ impl LabelerParams {
     }
 }
 
+impl LabelerParams {
+    /// Raises the memory caps (window-level points, segments) to hold `windows` windows, so a
+    /// finite take is labelled without thinning: what batch labeling of a file wants.
+    pub fn keep_all(&mut self, windows: usize) {
+        self.cluster.max_points = self.cluster.max_points.max(windows + 16);
+        if let Method::Segments(sp) = &mut self.method {
+            sp.max_segments = sp.max_segments.max(windows + 1);
+        }
+    }
+}
+
 /// The result of labeling a take.
 #[derive(Debug, Clone)]
 pub struct Labeling {
@@ -191,6 +202,16 @@ impl StreamLabeler {
             return Err(Error::invalid("labeler", None, "window pushed after finish"));
         }
         if let Some(prev) = self.windows.last() {
+            if w.span.index <= prev.index {
+                return Err(Error::invalid(
+                    "labeler",
+                    None,
+                    format!(
+                        "window index {} after window {}: not increasing",
+                        w.span.index, prev.index
+                    ),
+                ));
+            }
             if w.span.last_frame <= prev.last_frame {
                 return Err(Error::invalid(
                     "labeler",
@@ -315,7 +336,6 @@ impl StreamLabeler {
         if self.finished {
             return Err(Error::invalid("labeler", None, "finished twice"));
         }
-        self.finished = true;
         if let Some(last) = self.windows.last() {
             if total_frames <= last.last_frame {
                 return Err(Error::Param {
@@ -338,6 +358,7 @@ impl StreamLabeler {
                 });
             }
         }
+        self.finished = true;
         let mut final_labels: HashMap<u64, Option<usize>> = std::mem::take(&mut self.evicted);
         if let Stage::Segments(c) = &mut self.clusterer {
             c.finish()?;
@@ -419,7 +440,7 @@ pub fn label_take<E: Embedder>(
     })?;
     let mut p = params.clone();
     // A take is finite: keep every window (no thinning), so final labels cover all of them.
-    p.cluster.max_points = p.cluster.max_points.max(frames.nrows() + 16);
+    p.keep_all(frames.nrows());
     let mut labeler = StreamLabeler::new(&p, dim, fps)?;
     let mut events = Vec::new();
     let mut out = Vec::new();
@@ -438,6 +459,7 @@ pub fn label_take<E: Embedder>(
     engine.flush(&mut out)?;
     for w in out.drain(..) {
         labeler.push_window(&w, &mut events)?;
+        events.clear();
     }
     progress(frames.nrows());
     labeler.finish(frames.nrows(), &mut events)

@@ -968,7 +968,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 
         for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
             let mut p = params.clone();
-            p.cluster.max_points = p.cluster.max_points.max(windows.len() + 16);
+            p.keep_all(windows.len());
             let mut labeler = StreamLabeler::new(&p, dim, take.fps)?;
             let mut events = Vec::new();
             for w in &windows {
@@ -1008,7 +1008,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
                     "decoder states: windows, robust single linkage"
                 }
             };
-            p.cluster.max_points = p.cluster.max_points.max(windows.len() + 16);
+            p.keep_all(windows.len());
             let mut other = StreamLabeler::new(&p, dim, take.fps)?;
             for w in &windows {
                 other.push_window(w, &mut events)?;

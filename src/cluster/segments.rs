@@ -60,6 +60,9 @@ use std::collections::VecDeque;
 use crate::cluster::index::normalize_into;
 use crate::error::{Error, Result};
 
+/// Largest `context` accepted (windows; hours at any hop), so positions never overflow.
+pub const MAX_CONTEXT: usize = 1 << 20;
+
 /// Settings of [`SegmentClusterer`]; validated by [`SegmentClusterer::new`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentParams {
@@ -83,7 +86,7 @@ pub struct SegmentParams {
     pub threshold: f32,
     /// Windows kept per segment for distances. Default 256.
     pub max_segment_windows: usize,
-    /// Closed segments kept. Default 1024.
+    /// Closed segments kept (each close costs a distance to every kept one). Default 256.
     pub max_segments: usize,
 }
 
@@ -97,7 +100,7 @@ impl Default for SegmentParams {
             min_windows: 8,
             threshold: 0.35,
             max_segment_windows: 256,
-            max_segments: 1024,
+            max_segments: 256,
         }
     }
 }
@@ -106,8 +109,8 @@ impl SegmentParams {
     /// Checks every field; the error names the offending one.
     pub fn validate(&self) -> Result<()> {
         let bad = |name, message: String| Err(Error::Param { name, message });
-        if self.context == 0 {
-            return bad("context", "must be at least 1 window".into());
+        if self.context == 0 || self.context > MAX_CONTEXT {
+            return bad("context", format!("must be in 1..={MAX_CONTEXT} windows"));
         }
         if self.lag > self.context {
             return bad("lag", format!("{} exceeds context {}", self.lag, self.context));
@@ -373,8 +376,12 @@ impl SegmentClusterer {
                         s >= su
                     }
                 });
-            let at = (t + self.params.lag).min(self.n.saturating_sub(1));
-            if peak && at > self.open.start {
+            // Near either end of the stream one side of the score holds only a few windows and
+            // is noise: a peak needs half the context on both sides, and room for its lag.
+            let half = m.div_ceil(2);
+            let at = t + self.params.lag;
+            let inside = t >= half && t + half <= self.n && at < self.n;
+            if peak && inside && at > self.open.start {
                 self.split_open(at);
             }
             self.decided += 1;
@@ -408,17 +415,18 @@ impl SegmentClusterer {
     fn close(&mut self, mut seg: Seg) {
         seg.mean = mean_of(&seg.data, self.dim);
         let k = self.closed.len();
-        let mut row = Vec::with_capacity(k + 1);
-        for other in &self.closed {
-            row.push(self.seg_distance(&seg, other));
-        }
+        let q = self.params.quantile;
+        // Directed distances both ways (the short-segment assignment reuses them).
+        let from_new: Vec<f32> =
+            self.closed.iter().map(|o| directed(&seg, o, self.dim, q)).collect();
+        let to_new: Vec<f32> = self.closed.iter().map(|o| directed(o, &seg, self.dim, q)).collect();
         // Grow the square matrix by one row and column.
         let mut dist = Vec::with_capacity((k + 1) * (k + 1));
-        for (i, &r) in row.iter().enumerate() {
+        for (i, &d) in to_new.iter().enumerate() {
             dist.extend_from_slice(&self.dist[i * k..(i + 1) * k]);
-            dist.push(r);
+            dist.push(d);
         }
-        dist.extend_from_slice(&row);
+        dist.extend_from_slice(&from_new);
         dist.push(0.0);
         self.dist = dist;
         self.closed.push(seg);
@@ -459,23 +467,21 @@ impl SegmentClusterer {
             }
             // Most votes; ties to the smaller (older) label.
             let pick = votes.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|v| v.0);
-            let label = pick.unwrap_or_else(|| {
-                let l = self.next_label;
-                self.next_label += 1;
-                l
-            });
+            let label = match (pick, self.cut) {
+                (Some(l), _) => l,
+                // K given: labels stay within 0..K, so evicted segments and the current cut
+                // never add up to more than K labels (at most K components take one each).
+                (None, SegmentCut::Count(k)) => (0..k).find(|l| !taken.contains(l)).unwrap_or(0),
+                (None, SegmentCut::Threshold) => {
+                    let l = self.next_label;
+                    self.next_label += 1;
+                    l
+                }
+            };
             taken.insert(label);
             *slot = Some(label);
         }
         fresh.iter().map(|f| f.and_then(|c| map[c])).collect()
-    }
-
-    /// Larger of the two directed quantiles of nearest-window distances.
-    fn seg_distance(&self, a: &Seg, b: &Seg) -> f32 {
-        let q = self.params.quantile;
-        let d = directed(a, b, self.dim, q);
-        let e = directed(b, a, self.dim, q);
-        d.max(e)
     }
 
     /// The cut of the closed segments, components numbered by their first segment.
@@ -491,7 +497,11 @@ impl SegmentClusterer {
             return labels;
         }
         // Prim's minimum spanning tree over the core segments.
-        let d = |i: usize, j: usize| self.dist[core[i] * k + core[j]];
+        // Segment distance: the larger of the two directed ones.
+        let d = |i: usize, j: usize| {
+            let (a, b) = (core[i], core[j]);
+            self.dist[a * k + b].max(self.dist[b * k + a])
+        };
         let mut in_tree = vec![false; m];
         let mut best = vec![(f32::INFINITY, usize::MAX); m];
         let mut edges: Vec<(f32, usize, usize)> = Vec::with_capacity(m.saturating_sub(1));
@@ -549,12 +559,11 @@ impl SegmentClusterer {
             labels[core[i]] = Some(number[r]);
         }
         // Short segments: the label of the nearest core segment (directed, from the short one).
-        let q = self.params.quantile;
-        for (seg, label) in self.closed.iter().zip(labels.iter_mut()) {
+        for (i, label) in labels.iter_mut().enumerate() {
             if label.is_none() {
                 let near = (0..m).min_by(|&a, &b| {
-                    let da = directed(seg, &self.closed[core[a]], self.dim, q);
-                    let db = directed(seg, &self.closed[core[b]], self.dim, q);
+                    let da = self.dist[i * k + core[a]];
+                    let db = self.dist[i * k + core[b]];
                     da.total_cmp(&db).then(a.cmp(&b))
                 });
                 *label = near.map(|c| core_label[c]);

@@ -132,8 +132,9 @@ fn memory_stays_bounded_on_a_long_stream() {
 #[test]
 fn bad_parameters_and_vectors_are_named() {
     let p = SegmentParams::default();
-    let cases: [(SegmentParams, &str); 7] = [
+    let cases: [(SegmentParams, &str); 8] = [
         (SegmentParams { context: 0, ..p }, "context"),
+        (SegmentParams { context: usize::MAX, lag: 0, ..p }, "context"),
         (SegmentParams { lag: 30, ..p }, "lag"),
         (SegmentParams { min_change: -0.1, ..p }, "min_change"),
         (SegmentParams { quantile: 1.5, ..p }, "quantile"),
@@ -187,4 +188,70 @@ proptest! {
         prop_assert!(b.windows(2).all(|w| w[0] < w[1]));
         prop_assert!(b.iter().all(|&x| x < windows.len()));
     }
+}
+
+#[test]
+fn one_noisy_movement_has_no_boundary() {
+    // Noisier than `window`: per-window jitter on every axis, one movement throughout.
+    let noisy = |t: usize| -> Vec<f32> {
+        (0..8)
+            .map(|j| {
+                let n = (((t * 7919 + j * 104_729) % 1000) as f32 / 1000.0 - 0.5) * 0.6;
+                if j == 0 {
+                    1.0 + n
+                } else {
+                    n
+                }
+            })
+            .collect()
+    };
+    let windows: Vec<Vec<f32>> = (0..300).map(noisy).collect();
+    let c = run(SegmentParams::default(), SegmentCut::Threshold, &windows);
+    assert_eq!(c.boundaries(), vec![0], "no boundary at either end of a single movement");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..Default::default() })]
+
+    /// K given stays K labels at most even when old segments are evicted to bound memory.
+    #[test]
+    fn k_given_holds_through_evictions(plan in proptest::collection::vec((0usize..6, 15usize..60), 4..16),
+                                       k in 1usize..4, max_segments in 2usize..6) {
+        let windows = stream(&plan);
+        let p = SegmentParams { context: 10, lag: 2, max_segments, ..SegmentParams::default() };
+        let c = run(p, SegmentCut::Count(k), &windows);
+        let mut used: Vec<usize> = c.labels().into_iter().flatten().collect();
+        used.sort_unstable();
+        used.dedup();
+        prop_assert!(used.len() <= k, "{} labels for K = {k}", used.len());
+    }
+}
+
+#[test]
+fn stream_labeler_rejects_repeated_windows_and_survives_a_bad_finish() {
+    use motionseg::engine::WindowEmbedding;
+    use motionseg::labeler::{LabelerParams, StreamLabeler};
+    use motionseg::window::WindowSpan;
+    let windows = stream(&[(0, 60), (1, 60)]);
+    let mut l = StreamLabeler::new(&LabelerParams::new(Some(2)), 8, 120.0).expect("labeler");
+    let mut events = Vec::new();
+    for (i, v) in windows.iter().enumerate() {
+        let span = WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
+        l.push_window(&WindowEmbedding { span, values: v.clone() }, &mut events).expect("push");
+    }
+    let last = 8 * 119 + 50;
+    // The same index again, even with later frames, is refused and changes nothing.
+    let span = WindowSpan { index: 119, first_frame: 8 * 120, last_frame: last + 8 };
+    let e = l
+        .push_window(&WindowEmbedding { span, values: windows[0].clone() }, &mut events)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not increasing"), "{e}");
+    assert_eq!(l.windows(), 120);
+    // A total below the last window's end is refused; a correct one still works after it.
+    let e = l.finish(last, &mut events).unwrap_err().to_string();
+    assert!(e.contains("total_frames"), "{e}");
+    let labeling = l.finish(last + 1, &mut events).expect("finish after a refused one");
+    assert_eq!(labeling.frame_labels.len(), last + 1);
+    assert!(l.finish(last + 1, &mut events).is_err(), "finished twice");
 }
