@@ -34,9 +34,10 @@ use std::path::Path;
 use ndarray::{Array2, Axis};
 
 use crate::error::{Error, Result};
+use crate::features::remove_bone_axis;
 use crate::ingest::npy::read_npy;
 use crate::labels::BoundaryWindow;
-use crate::types::FrameIndex;
+use crate::types::{FrameIndex, Skeleton};
 
 fn check(truth: &[usize], pred: &[Option<usize>]) -> Result<()> {
     if truth.len() != pred.len() {
@@ -588,6 +589,51 @@ pub const ACTIONS8: [&str; 7] = [
 /// Columns of a `cmu/actions8` clip (39 x 3: root position then exponential maps).
 pub const ACTIONS8_COLUMNS: usize = 117;
 
+/// Frame rate of the `cmu/actions8` clips. The files do not say; their gait does: a walking
+/// stride takes 66-76 rows there against 111 frames of 120 fps walking in CMU 86_01, which is
+/// 1.1-1.3 s at 60 fps (0.6 s at 120 fps would be a sprint).
+pub const ACTIONS8_FPS: f64 = 60.0;
+
+/// Li et al.'s 38 joints that are end sites (no rotation, always zero); the other 31 are the
+/// CMU ASF joints in [`CMU_JOINTS`] order.
+const ACTIONS8_END_SITES: [usize; 7] = [6, 12, 19, 26, 28, 35, 37];
+
+/// The CMU ASF joints (root, then the bones in `86.asf` file order): the raw layout of the
+/// bundled model and of [`ConcatActions::to_raw`].
+pub const CMU_JOINTS: [&str; 31] = [
+    "root",
+    "lhipjoint",
+    "lfemur",
+    "ltibia",
+    "lfoot",
+    "ltoes",
+    "rhipjoint",
+    "rfemur",
+    "rtibia",
+    "rfoot",
+    "rtoes",
+    "lowerback",
+    "upperback",
+    "thorax",
+    "lowerneck",
+    "upperneck",
+    "head",
+    "lclavicle",
+    "lhumerus",
+    "lradius",
+    "lwrist",
+    "lhand",
+    "lfingers",
+    "lthumb",
+    "rclavicle",
+    "rhumerus",
+    "rradius",
+    "rwrist",
+    "rhand",
+    "rfingers",
+    "rthumb",
+];
+
 /// One clip placed in a [`ConcatActions`] sequence.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClipSource {
@@ -610,6 +656,66 @@ pub struct ConcatActions {
     pub truth: Vec<usize>,
     /// The clips in order.
     pub clips: Vec<ClipSource>,
+}
+
+impl ConcatActions {
+    /// The sequence in the canonical CMU raw layout (96 columns, [`CMU_JOINTS`], the layout of
+    /// `cmu/86/expmap` and of features from AMC), ready for a model trained on CMU 86.
+    ///
+    /// Per clip: the 7 end sites are dropped; every bone's exp-map is taken out of its parent's
+    /// frame with [`remove_bone_axis`] and `skeleton`'s ASF axes (the clips come from other CMU
+    /// subjects whose axes are not here; CMU axes differ little between subjects, so `86.asf` is
+    /// close, not exact); the root x and z are shifted so that each clip starts where the
+    /// previous one ended (a join is a change of action, not a jump across the room).
+    pub fn to_raw(&self, skeleton: &Skeleton) -> Result<Array2<f32>> {
+        let source = "actions8 conversion skeleton";
+        let names: Vec<&str> = skeleton.joints.iter().map(|j| j.name.as_str()).collect();
+        if names != CMU_JOINTS {
+            return Err(Error::Shape {
+                file: source.to_owned(),
+                field: "joints".to_owned(),
+                expected: format!("the 31 CMU ASF joints in order ({})", CMU_JOINTS.join(" ")),
+                found: names.join(" "),
+            });
+        }
+        let li_joints: Vec<usize> =
+            (0..ACTIONS8_COLUMNS / 3 - 1).filter(|j| !ACTIONS8_END_SITES.contains(j)).collect();
+        let n = self.frames.nrows();
+        let mut out = Array2::<f32>::zeros((n, 3 + 3 * CMU_JOINTS.len()));
+        let mut shift = [0.0f64; 2];
+        for clip in &self.clips {
+            for t in clip.start..clip.end {
+                let row = self.frames.row(t);
+                if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::invalid(
+                        &clip.path,
+                        None,
+                        format!("row {} column {i}: {} is not finite", t - clip.start, row[i]),
+                    ));
+                }
+                if t == clip.start && t > 0 {
+                    // Continue from where the previous clip's root ended.
+                    shift[0] = f64::from(out[[t - 1, 0]]) - f64::from(row[0]);
+                    shift[1] = f64::from(out[[t - 1, 2]]) - f64::from(row[2]);
+                }
+                out[[t, 0]] = (f64::from(row[0]) + shift[0]) as f32;
+                out[[t, 1]] = row[1];
+                out[[t, 2]] = (f64::from(row[2]) + shift[1]) as f32;
+                for (k, (&lj, joint)) in li_joints.iter().zip(&skeleton.joints).enumerate() {
+                    let c = 3 + 3 * lj;
+                    let e = [row[c], row[c + 1], row[c + 2]].map(f64::from);
+                    let e = match (&joint.axis, k) {
+                        (Some(axis), k) if k > 0 => remove_bone_axis(e, axis),
+                        _ => e, // the root's frame is the world's
+                    };
+                    for (d, v) in e.iter().enumerate() {
+                        out[[t, 3 + 3 * k + d]] = *v as f32;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// SplitMix64 (Steele et al. 2014): tiny, good enough to draw clips, and fixed forever so a seed

@@ -53,7 +53,7 @@
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::types::{AngleUnit, Motion, Skeleton};
+use crate::types::{AngleUnit, Axis, Motion, Skeleton};
 
 /// A `[frames, channels]` feature matrix with what is known about its columns.
 #[derive(Debug, Clone)]
@@ -314,6 +314,33 @@ pub fn nearest_equivalent(e: [f64; 3], prev: [f64; 3]) -> [f64; 3] {
     [axis[0] * t, axis[1] * t, axis[2] * t]
 }
 
+/// Re-expresses an Acclaim exp-map given in the parent's frame, `log(C Mᵀ C⁻¹)` with `C` the
+/// bone's ASF `axis` matrix, in this crate's convention `log(Mᵀ)` (see the module docs).
+///
+/// Why: the CMU clips of Li et al. (`cmu/actions8`) were converted with the axis matrix applied,
+/// so a one-DOF knee turns about `C x̂` there and about `x̂` here; a model trained on one layout
+/// must see the other's bones in its own frames. `C = R_{o_3} R_{o_2} R_{o_1}` for the axis
+/// order `o` (Acclaim: `axis 0 0 20 XYZ` is `R_z(20°) R_y(0) R_x(0)`).
+///
+/// ```
+/// use motionseg::features::remove_bone_axis;
+/// use motionseg::Axis;
+/// // A knee bent by 0.5 rad about its own x axis, stored in the parent frame of a bone whose
+/// // axis is turned 20° about z, comes back as a pure x rotation.
+/// let axis = Axis { angles_deg: [0.0, 0.0, 20.0], order: [0, 1, 2] };
+/// let (s, c) = 20f64.to_radians().sin_cos();
+/// let e = remove_bone_axis([0.5 * c, 0.5 * s, 0.0], &axis);
+/// assert!((e[0] - 0.5).abs() < 1e-12 && e[1].abs() < 1e-12 && e[2].abs() < 1e-12);
+/// ```
+pub fn remove_bone_axis(e: [f64; 3], axis: &Axis) -> [f64; 3] {
+    let mut c = Quat::IDENTITY;
+    for &a in &axis.order {
+        let r = Quat::about_axis(a, axis.angles_deg[a.min(2)].to_radians());
+        c = r.mul(&c);
+    }
+    c.conj().mul(&Quat::exp(e)).mul(&c).log()
+}
+
 /// A unit quaternion `(w, x, y, z)`: composing Euler angles this way stays accurate near θ = π,
 /// where reading the axis back from a rotation matrix's skew part loses precision.
 #[derive(Debug, Clone, Copy)]
@@ -327,6 +354,20 @@ impl Quat {
         let mut q = [c, 0.0, 0.0, 0.0];
         q[1 + axis.min(2)] = s;
         Quat(q)
+    }
+
+    /// The rotation `e` (exp-map, radians) as a quaternion.
+    fn exp(e: [f64; 3]) -> Quat {
+        let theta = (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).sqrt();
+        // sin(θ/2)/θ -> 1/2 as θ -> 0.
+        let k = if theta < 1e-12 { 0.5 } else { (theta * 0.5).sin() / theta };
+        Quat([(theta * 0.5).cos(), e[0] * k, e[1] * k, e[2] * k])
+    }
+
+    /// The inverse rotation.
+    fn conj(&self) -> Quat {
+        let [w, x, y, z] = self.0;
+        Quat([w, -x, -y, -z])
     }
 
     /// Hamilton product `self * o` (apply `o` first).
@@ -517,6 +558,34 @@ mod tests {
         for i in 0..21 {
             let want = (170.0 + i as f64).to_radians();
             assert!((cont.data[[i, 5]] as f64 - want).abs() < 1e-5, "frame {i}");
+        }
+    }
+
+    #[test]
+    fn remove_bone_axis_undoes_the_parent_frame() {
+        let axes = [
+            Axis { angles_deg: [0.0, 0.0, 20.0], order: [0, 1, 2] },
+            Axis { angles_deg: [180.0, -30.0, -90.0], order: [0, 1, 2] },
+            Axis { angles_deg: [-90.0, 45.0, 0.0], order: [2, 0, 1] },
+        ];
+        for axis in &axes {
+            // C as the Acclaim reading: rotations about fixed axes in `order`.
+            let m = axis
+                .order
+                .iter()
+                .fold(None, |acc: Option<M3>, &a| {
+                    let r = rm(a, axis.angles_deg[a].to_radians());
+                    Some(acc.map_or(r, |c| mm(&r, &c)))
+                })
+                .unwrap();
+            for e in [[0.3, -0.2, 0.9], [1.5, 0.0, 0.0], [0.0, -2.0, 0.4], [1e-9, 0.0, 0.0]] {
+                // The same rotation written in the parent frame: C exp(e) Cᵀ = exp(C e).
+                let ce = [0, 1, 2].map(|i| (0..3).map(|j| m[i][j] * e[j]).sum::<f64>());
+                let back = remove_bone_axis(ce, axis);
+                for d in 0..3 {
+                    assert!((back[d] - e[d]).abs() < 1e-9, "{axis:?} {e:?} -> {back:?}");
+                }
+            }
         }
     }
 

@@ -13,8 +13,9 @@ use motionseg::cluster::{Cut, Linkage};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::embed::Summary;
 use motionseg::engine::{with_row, Engine, EngineConfig, EngineModel, WindowStates};
-use motionseg::eval::{evaluate, ResultsTable, Tolerance};
+use motionseg::eval::{evaluate, ResultsTable, Tolerance, ACTIONS8, ACTIONS8_FPS};
 use motionseg::features::{motion_features, FeatureMatrix};
+use motionseg::ingest::asf_amc::read_asf;
 use motionseg::ingest::{self, Input, LoadOptions};
 use motionseg::labeler::{label_take, LabelerParams, Labeling, Method};
 use motionseg::labels::{read_su, truth_labels};
@@ -216,6 +217,13 @@ struct EvalArgs {
     /// Only the selected method in batch: no streaming run, no comparators (for sweeps).
     #[arg(long)]
     quick: bool,
+    /// Also score this many concatenated `cmu/actions8` sequences (the paper's case (i)), seeds
+    /// 0, 1, ...; 0 skips them.
+    #[arg(long, default_value_t = 5)]
+    actions8: u64,
+    /// Clips per concatenated `cmu/actions8` sequence.
+    #[arg(long, default_value_t = 8)]
+    actions8_clips: usize,
 }
 
 /// Where the model and the ONNX Runtime library come from.
@@ -921,10 +929,6 @@ const MAIN_METHOD: &str = "motionseg (batch)";
 const STREAM_METHOD: &str = "motionseg (streaming)";
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    use motionseg::baseline::{pose_pod, window_stats};
-    use motionseg::cluster::{average_linkage, cluster_offline, kmeans};
-    use motionseg::labeler::{segment_windows, StreamLabeler};
-
     let data = args
         .data
         .clone()
@@ -939,7 +943,8 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         let truth_path = data.join(format!("cmu/86/labels/aca/86_{trial}.csv"));
         let su_path = data.join(format!("cmu/86/labels/su/86_{trial}.txt"));
         let input = InputArgs { asf: None, fps: Some(120.0) };
-        let take = read_take(&npy, &input)?;
+        let mut take = read_take(&npy, &input)?;
+        take.name = name;
         let n = take.frames.nrows();
         let segs = motionseg::labels::read_segments(&truth_path)?;
         let (truth, names) = truth_labels(&segs, n, &truth_path.display().to_string())?;
@@ -947,160 +952,24 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             Ok(su) => Tolerance::Windows(su.boundaries),
             Err(_) => Tolerance::Frames(60),
         };
-        let k = names.len();
-        let given = labeler_params(&args.label, Some(k))?;
-        let inferred = labeler_params(&args.label, None)?;
-        let min_seg = given.min_segment_frames;
-
-        // One model pass: every clustering of the decoder embeddings below shares it.
-        let m = model.manifest();
-        m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
-        let emb = OrtEmbedder::new(model.model_bytes(), m, args.model.threads)?;
-        let mut engine = Engine::new(model.clone(), emb, take.fps, given.engine)?;
-        let windows = embed_take(&mut engine, take.frames.view(), &name)?;
-        let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
-        let dim = windows.first().map_or(0, |w| w.values.len());
-        let points = Array2::from_shape_fn((windows.len(), dim), |(i, j)| windows[i].values[j]);
-        let score = |labels: Vec<Option<usize>>| -> anyhow::Result<_> {
-            let labeling = segment_windows(spans.clone(), labels, n, min_seg)?;
-            Ok(evaluate(&truth, &labeling.frame_labels, &tolerance)?)
-        };
-
-        for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
-            let mut p = params.clone();
-            p.keep_all(windows.len());
-            let mut labeler = StreamLabeler::new(&p, dim, take.fps)?;
-            let mut events = Vec::new();
-            for w in &windows {
-                labeler.push_window(w, &mut events)?;
-            }
-            let batch = labeler.finish(n, &mut events)?;
-            record(
-                &mut scores,
-                MAIN_METHOD,
-                mode,
-                &name,
-                evaluate(&truth, &batch.frame_labels, &tolerance)?,
-            );
-            if args.quick {
-                continue;
-            }
-            // The streaming engine (frame by frame, model batch 1) on the same take.
-            p.streaming = true;
-            let live = label_file(&model, &args.model, &take, &p)?;
-            stream_equal.push((format!("{name} {mode}"), live.segments == batch.segments));
-            record(
-                &mut scores,
-                STREAM_METHOD,
-                mode,
-                &name,
-                evaluate(&truth, &live.frame_labels, &tolerance)?,
-            );
-            // The other clustering method on the same embeddings.
-            let mut p = params.clone();
-            let other_name = match params.method {
-                Method::Windows => {
-                    p.method = Method::Segments(SegmentParams::default());
-                    "decoder states: segments, single linkage"
-                }
-                Method::Segments(_) => {
-                    p.method = Method::Windows;
-                    "decoder states: windows, robust single linkage"
-                }
-            };
-            p.keep_all(windows.len());
-            let mut other = StreamLabeler::new(&p, dim, take.fps)?;
-            for w in &windows {
-                other.push_window(w, &mut events)?;
-            }
-            let other = other.finish(n, &mut events)?;
-            let report = evaluate(&truth, &other.frame_labels, &tolerance)?;
-            record(&mut scores, other_name, mode, &name, report);
-        }
-
-        if args.quick {
-            continue;
-        }
-        // Offline comparators on the same decoder embeddings (K given).
-        let mut single = given.cluster.clone();
-        (single.dim, single.linkage, single.min_cluster_size) = (dim, Linkage::Single, 1);
-        single.max_points = single.max_points.max(windows.len() + 16);
-        record(
-            &mut scores,
-            "decoder states: plain single linkage",
-            "K given",
-            &name,
-            score(cluster_offline(points.view(), &single)?)?,
-        );
-        let avg = average_linkage(points.view(), k)?;
-        record(
-            &mut scores,
-            "decoder states: average linkage",
-            "K given",
-            &name,
-            score(avg.into_iter().map(Some).collect())?,
-        );
-        let km = kmeans(points.view(), k, 0, 100)?;
-        record(
-            &mut scores,
-            "decoder states: k-means++",
-            "K given",
-            &name,
-            score(km.into_iter().map(Some).collect())?,
-        );
-
-        // Model-free baselines on the same windows.
-        let stats = window_stats(take.frames.view(), &spans)?;
-        let pod = pose_pod(take.frames.view(), &spans, 0.9)?;
-        for (label, x) in [("window mean+std (no model)", &stats), ("pose POD (no model)", &pod)] {
-            for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
-                let mut c = params.cluster.clone();
-                c.dim = x.ncols();
-                c.max_points = c.max_points.max(windows.len() + 16);
-                let method = if label.starts_with("window") {
-                    "window mean+std (no model): robust single linkage"
-                } else {
-                    "pose POD (no model): robust single linkage"
-                };
-                record(&mut scores, method, mode, &name, score(cluster_offline(x.view(), &c)?)?);
-            }
-            for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
-                let mut p = params.clone();
-                p.method = Method::Segments(SegmentParams::default());
-                let mut labeler = StreamLabeler::new(&p, x.ncols(), take.fps)?;
-                let mut events = Vec::new();
-                for (span, row) in spans.iter().zip(x.rows()) {
-                    let w =
-                        motionseg::engine::WindowEmbedding { span: *span, values: row.to_vec() };
-                    labeler.push_window(&w, &mut events)?;
-                }
-                let labeling = labeler.finish(n, &mut events)?;
-                let method = if label.starts_with("window") {
-                    "window mean+std (no model): segments, single linkage"
-                } else {
-                    "pose POD (no model): segments, single linkage"
-                };
-                record(
-                    &mut scores,
-                    method,
-                    mode,
-                    &name,
-                    evaluate(&truth, &labeling.frame_labels, &tolerance)?,
-                );
-            }
-            let avg = average_linkage(x.view(), k)?;
-            let method = if label.starts_with("window") {
-                "window mean+std (no model): average linkage"
-            } else {
-                "pose POD (no model): average linkage"
-            };
-            record(
-                &mut scores,
-                method,
-                "K given",
-                &name,
-                score(avg.into_iter().map(Some).collect())?,
-            );
+        let case = EvalCase { take, truth, k: names.len(), tolerance };
+        eval_case(args, &model, &case, &mut scores, &mut stream_equal)?;
+    }
+    let mut scores8: Vec<MethodScores> = Vec::new();
+    let mut seqs8 = Vec::new();
+    if args.actions8 > 0 {
+        let asf = read_asf(&data.join("cmu/86/86.asf"))?;
+        for seed in 0..args.actions8 {
+            let c = motionseg::eval::concat_actions8(&data, seed, args.actions8_clips)?;
+            let name = format!("a8_s{seed}");
+            let frames = c.to_raw(&asf)?;
+            let k = c.truth.iter().collect::<std::collections::BTreeSet<_>>().len();
+            let take = Take { name: name.clone(), frames, fps: ACTIONS8_FPS, joints: Vec::new() };
+            // ±0.5 s, as the 86 fallback without Su windows.
+            let tolerance = Tolerance::Frames((ACTIONS8_FPS / 2.0) as usize);
+            let case = EvalCase { take, truth: c.truth.clone(), k, tolerance };
+            eval_case(args, &model, &case, &mut scores8, &mut stream_equal)?;
+            seqs8.push((name, c.clips));
         }
     }
 
@@ -1114,7 +983,19 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         }
     }
     println!("== All methods (Hungarian frame accuracy %, mean ARI, mean boundary F1 %)");
-    print!("{}", comparison_table(&scores, &args.trials));
+    print!("{}", comparison_table(&scores));
+    if !scores8.is_empty() {
+        println!(
+            "\n== Concatenated cmu/actions8 clips ({} per sequence, other CMU subjects, 60 fps, \
+             converted to the 86 layout), K = distinct actions in the sequence",
+            args.actions8_clips
+        );
+        for (name, clips) in &seqs8 {
+            let order: Vec<&str> = clips.iter().map(|c| ACTIONS8[c.label]).collect();
+            println!("{name}: {}", order.join(" > "));
+        }
+        print!("{}", comparison_table(&scores8));
+    }
     let unequal: Vec<&str> =
         stream_equal.iter().filter(|(_, eq)| !eq).map(|(n, _)| n.as_str()).collect();
     if args.quick {
@@ -1125,14 +1006,23 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         println!("streaming != batch on: {}", unequal.join(", "));
     }
     if let Some(path) = &args.json {
-        let mut obj = serde_json::Map::new();
-        for m in &scores {
-            let entry = obj
-                .entry(m.mode.to_owned())
-                .or_insert_with(|| serde_json::Value::Object(Default::default()));
-            if let serde_json::Value::Object(map) = entry {
-                map.insert(m.name.to_owned(), serde_json::from_str(&m.table.to_json()?)?);
+        let by_mode = |scores: &[MethodScores]| -> anyhow::Result<serde_json::Map<_, _>> {
+            let mut obj = serde_json::Map::new();
+            for m in scores {
+                let entry = obj
+                    .entry(m.mode.to_owned())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if let serde_json::Value::Object(map) = entry {
+                    map.insert(m.name.to_owned(), serde_json::from_str(&m.table.to_json()?)?);
+                }
             }
+            Ok(obj)
+        };
+        let mut obj = by_mode(&scores)?;
+        if !scores8.is_empty() {
+            let mut a8 = by_mode(&scores8)?;
+            a8.insert("sequences".to_owned(), serde_json::to_value(&seqs8)?);
+            obj.insert("actions8".to_owned(), serde_json::Value::Object(a8));
         }
         obj.insert(
             "streaming_equals_batch".to_owned(),
@@ -1145,11 +1035,167 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One labelled sequence for `eval`.
+struct EvalCase {
+    take: Take,
+    truth: Vec<usize>,
+    k: usize,
+    tolerance: Tolerance,
+}
+
+/// Scores every method on one case (one model pass shared by all of them).
+fn eval_case(
+    args: &EvalArgs,
+    model: &EngineModel,
+    case: &EvalCase,
+    scores: &mut Vec<MethodScores>,
+    stream_equal: &mut Vec<(String, bool)>,
+) -> anyhow::Result<()> {
+    use motionseg::baseline::{pose_pod, window_stats};
+    use motionseg::cluster::{average_linkage, cluster_offline, kmeans};
+    use motionseg::labeler::{segment_windows, StreamLabeler};
+
+    let EvalCase { take, truth, k, tolerance } = case;
+    let (n, k, name) = (take.frames.nrows(), *k, &take.name);
+    let given = labeler_params(&args.label, Some(k))?;
+    let inferred = labeler_params(&args.label, None)?;
+    let min_seg = given.min_segment_frames;
+
+    // One model pass: every clustering of the decoder embeddings below shares it.
+    let m = model.manifest();
+    m.check_input(&take.name, take.frames.ncols(), &take.joints)?;
+    let emb = OrtEmbedder::new(model.model_bytes(), m, args.model.threads)?;
+    let mut engine = Engine::new(model.clone(), emb, take.fps, given.engine)?;
+    let windows = embed_take(&mut engine, take.frames.view(), name)?;
+    let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
+    let dim = windows.first().map_or(0, |w| w.values.len());
+    let points = Array2::from_shape_fn((windows.len(), dim), |(i, j)| windows[i].values[j]);
+    let score = |labels: Vec<Option<usize>>| -> anyhow::Result<_> {
+        let labeling = segment_windows(spans.clone(), labels, n, min_seg)?;
+        Ok(evaluate(truth, &labeling.frame_labels, tolerance)?)
+    };
+
+    for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+        let mut p = params.clone();
+        p.keep_all(windows.len());
+        let mut labeler = StreamLabeler::new(&p, dim, take.fps)?;
+        let mut events = Vec::new();
+        for w in &windows {
+            labeler.push_window(w, &mut events)?;
+        }
+        let batch = labeler.finish(n, &mut events)?;
+        record(scores, MAIN_METHOD, mode, name, evaluate(truth, &batch.frame_labels, tolerance)?);
+        if args.quick {
+            continue;
+        }
+        // The streaming engine (frame by frame, model batch 1) on the same take.
+        p.streaming = true;
+        let live = label_file(model, &args.model, take, &p)?;
+        stream_equal.push((format!("{name} {mode}"), live.segments == batch.segments));
+        record(scores, STREAM_METHOD, mode, name, evaluate(truth, &live.frame_labels, tolerance)?);
+        // The other clustering method on the same embeddings.
+        let mut p = params.clone();
+        let other_name = match params.method {
+            Method::Windows => {
+                p.method = Method::Segments(SegmentParams::default());
+                "decoder states: segments, single linkage"
+            }
+            Method::Segments(_) => {
+                p.method = Method::Windows;
+                "decoder states: windows, robust single linkage"
+            }
+        };
+        p.keep_all(windows.len());
+        let mut other = StreamLabeler::new(&p, dim, take.fps)?;
+        for w in &windows {
+            other.push_window(w, &mut events)?;
+        }
+        let other = other.finish(n, &mut events)?;
+        let report = evaluate(truth, &other.frame_labels, tolerance)?;
+        record(scores, other_name, mode, name, report);
+    }
+
+    if args.quick {
+        return Ok(());
+    }
+    // Offline comparators on the same decoder embeddings (K given).
+    let mut single = given.cluster.clone();
+    (single.dim, single.linkage, single.min_cluster_size) = (dim, Linkage::Single, 1);
+    single.max_points = single.max_points.max(windows.len() + 16);
+    record(
+        scores,
+        "decoder states: plain single linkage",
+        "K given",
+        name,
+        score(cluster_offline(points.view(), &single)?)?,
+    );
+    let avg = average_linkage(points.view(), k)?;
+    record(
+        scores,
+        "decoder states: average linkage",
+        "K given",
+        name,
+        score(avg.into_iter().map(Some).collect())?,
+    );
+    let km = kmeans(points.view(), k, 0, 100)?;
+    record(
+        scores,
+        "decoder states: k-means++",
+        "K given",
+        name,
+        score(km.into_iter().map(Some).collect())?,
+    );
+
+    // Model-free baselines on the same windows.
+    let stats = window_stats(take.frames.view(), &spans)?;
+    let pod = pose_pod(take.frames.view(), &spans, 0.9)?;
+    for (label, x) in [("window mean+std (no model)", &stats), ("pose POD (no model)", &pod)] {
+        for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+            let mut c = params.cluster.clone();
+            c.dim = x.ncols();
+            c.max_points = c.max_points.max(windows.len() + 16);
+            let method = if label.starts_with("window") {
+                "window mean+std (no model): robust single linkage"
+            } else {
+                "pose POD (no model): robust single linkage"
+            };
+            record(scores, method, mode, name, score(cluster_offline(x.view(), &c)?)?);
+        }
+        for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
+            let mut p = params.clone();
+            p.method = Method::Segments(SegmentParams::default());
+            let mut labeler = StreamLabeler::new(&p, x.ncols(), take.fps)?;
+            let mut events = Vec::new();
+            for (span, row) in spans.iter().zip(x.rows()) {
+                let w = motionseg::engine::WindowEmbedding { span: *span, values: row.to_vec() };
+                labeler.push_window(&w, &mut events)?;
+            }
+            let labeling = labeler.finish(n, &mut events)?;
+            let method = if label.starts_with("window") {
+                "window mean+std (no model): segments, single linkage"
+            } else {
+                "pose POD (no model): segments, single linkage"
+            };
+            record(scores, method, mode, name, evaluate(truth, &labeling.frame_labels, tolerance)?);
+        }
+        let avg = average_linkage(x.view(), k)?;
+        let method = if label.starts_with("window") {
+            "window mean+std (no model): average linkage"
+        } else {
+            "pose POD (no model): average linkage"
+        };
+        record(scores, method, "K given", name, score(avg.into_iter().map(Some).collect())?);
+    }
+    Ok(())
+}
+
 /// One line per method and mode: per-trial Hungarian accuracy, then means.
-fn comparison_table(scores: &[MethodScores], trials: &[String]) -> String {
+fn comparison_table(scores: &[MethodScores]) -> String {
     let mut lines = vec![{
         let mut h = vec!["method".to_owned(), "K".to_owned()];
-        h.extend(trials.iter().map(|t| format!("86_{t}")));
+        if let Some(m) = scores.first() {
+            h.extend(m.table.rows.iter().map(|r| r.name.clone()));
+        }
         h.extend(["mean%", "ARI", "bound_F1%"].map(str::to_owned));
         h
     }];

@@ -209,3 +209,43 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
     assert!(text(&o.stderr).contains("empty.amc"), "{}", text(&o.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
+    let json = std::env::temp_dir().join(format!("motionseg-eval-{}.json", std::process::id()));
+    let data = crate::common::data("");
+    let o = motionseg(&[
+        "eval",
+        "--quick",
+        "--trials",
+        "01",
+        "--actions8",
+        "1",
+        "--actions8-clips",
+        "3",
+        "--data",
+        data.to_str().expect("utf8 path"),
+        "--json",
+        json.to_str().expect("utf8 path"),
+    ]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
+    assert!(stdout.contains("Concatenated cmu/actions8 clips (3 per sequence"), "{stdout}");
+    let row = stdout
+        .lines()
+        .rev()
+        .find(|l| l.split_whitespace().take(3).eq(["motionseg", "(batch)", "given"]))
+        .expect("row");
+    // One a8 sequence: its accuracy, the mean, ARI and boundary F1, all numbers.
+    let cells: Vec<f64> =
+        row.split_whitespace().skip(3).map(|c| c.parse().expect("number")).collect();
+    assert_eq!(cells.len(), 4, "{row}");
+    assert!(cells[0] > 0.0 && cells[0] <= 100.0, "{row}");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    let seqs = j["actions8"]["sequences"].as_array().expect("sequences");
+    assert_eq!(seqs.len(), 1);
+    assert_eq!(seqs[0][1].as_array().expect("clips").len(), 3);
+    assert!(j["K given"]["motionseg (batch)"].is_object(), "{j}");
+    std::fs::remove_file(&json).ok();
+}

@@ -206,3 +206,38 @@ fn concat_actions8_is_deterministic_with_one_run_per_clip() {
     assert!(concat_actions8(&dir, 7, 0).is_err());
     assert!(concat_actions8(&dir.join("nowhere"), 7, 3).is_err());
 }
+
+#[test]
+fn actions8_clips_convert_to_the_cmu_86_layout() {
+    let asf = motionseg::ingest::asf_amc::read_asf(&data("cmu/86/86.asf")).expect("asf");
+    let c = concat_actions8(&data(""), 3, 6).expect("concat");
+    let raw = c.to_raw(&asf).expect("convert");
+    assert_eq!(raw.dim(), (c.truth.len(), 96));
+    // Li et al. store each bone's exp-map in its parent's frame, so the one-DOF knees turn about
+    // the ASF axis C x (0 0 ±20°) there. Taken out of that frame they turn about x alone, as in
+    // the 86 layout, where the knee's e1 and e2 columns are always zero.
+    for (li, ours) in [(3 * 3 + 3, 3 * 3 + 3), (9 * 3 + 3, 8 * 3 + 3)] {
+        // Li joint 3 = ltibia, 9 = rtibia; ours: joint 3 = ltibia, 8 = rtibia.
+        let max = |a: ndarray::ArrayView1<f32>| a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(max(c.frames.column(li + 1)) > 0.3, "the clips' knee is off-axis");
+        assert!(max(raw.column(ours)) > 0.5, "the knee bends");
+        assert!(max(raw.column(ours + 1)) < 1e-3 && max(raw.column(ours + 2)) < 1e-3);
+    }
+    // Each clip continues where the previous one's root ended.
+    for k in &c.clips[1..] {
+        for col in [0, 2] {
+            let step = (raw[[k.start, col]] - raw[[k.start - 1, col]]).abs();
+            assert!(step < 2.0, "{} jumps by {step} at its start", k.path);
+        }
+    }
+    // A skeleton that is not CMU's, and a NaN in a clip, are errors that say where.
+    let mut other = asf.clone();
+    other.joints[5].name = "lfoot2".to_owned();
+    let e = c.to_raw(&other).expect_err("wrong joints").to_string();
+    assert!(e.contains("joints") && e.contains("lfoot2"), "{e}");
+    let mut bad = c.clone();
+    let at = bad.clips[1].start + 4;
+    bad.frames[[at, 40]] = f32::NAN;
+    let e = bad.to_raw(&asf).expect_err("NaN").to_string();
+    assert!(e.contains(&bad.clips[1].path) && e.contains("row 4 column 40"), "{e}");
+}
