@@ -29,6 +29,23 @@ pub struct PodBasis {
     model_sha256: String,
 }
 
+/// `Σ (x_i − m_i) c_i` in eight independent lanes. One running sum is a chain of dependent
+/// float additions the compiler may not reorder; eight lanes vectorise (measured: the projection
+/// was a third of `segment`'s time with one sum).
+fn centred_dot(x: &[f32], m: &[f32], c: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let lanes = x.chunks_exact(8).zip(m.chunks_exact(8)).zip(c.chunks_exact(8));
+    for ((a, b), d) in lanes {
+        for l in 0..8 {
+            acc[l] += (a[l] - b[l]) * d[l];
+        }
+    }
+    let done = x.len() / 8 * 8;
+    let tail: f32 =
+        x[done..].iter().zip(&m[done..]).zip(&c[done..]).map(|((&a, &b), &d)| (a - b) * d).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Number of leading modes whose squared singular values reach `fraction` of the total energy.
 /// Returns at least 1 (when any value is positive) and at most `singular_values.len()`.
 ///
@@ -171,11 +188,10 @@ impl PodBasis {
             });
         }
         for (o, comp) in out.iter_mut().zip(self.components.rows()) {
-            let mut acc = 0f32;
-            for ((&xi, &mi), &ci) in x.iter().zip(&self.mean).zip(comp) {
-                acc += (xi - mi) * ci;
-            }
-            *o = acc;
+            *o = match comp.as_slice() {
+                Some(c) => centred_dot(x, &self.mean, c),
+                None => x.iter().zip(&self.mean).zip(comp).map(|((&a, &m), &c)| (a - m) * c).sum(),
+            };
         }
         Ok(())
     }
@@ -303,6 +319,19 @@ mod tests {
         let mut out = vec![1.0; 2];
         b.project_into(&[3.0; 4], &mut out).expect("project");
         assert!(out.iter().all(|v| v.abs() < 1e-5), "{out:?}");
+    }
+
+    #[test]
+    fn lane_projection_matches_a_plain_sum() {
+        // 21 = two lanes of 8 plus a tail of 5; values spread over magnitudes.
+        for n in [1, 7, 8, 21, 64] {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * 1.3).collect();
+            let m: Vec<f32> = (0..n).map(|i| (i as f32).sin()).collect();
+            let c: Vec<f32> = (0..n).map(|i| ((i * 7) as f32).cos() * 0.5).collect();
+            let want: f64 = (0..n).map(|i| f64::from(x[i] - m[i]) * f64::from(c[i])).sum();
+            let got = centred_dot(&x, &m, &c);
+            assert!((f64::from(got) - want).abs() < 1e-4, "n {n}: {got} vs {want}");
+        }
     }
 
     #[test]

@@ -401,11 +401,26 @@ fn embed_window(
 ) -> Result<WindowEmbedding> {
     let k = basis.modes();
     let n = basis.state_dim();
+    let mut values = vec![0.0; summary.len(t_d, k)];
+    if summary == Summary::Mean {
+        // The projection is affine, so the mean of the projected states is the projection of
+        // the mean state: one projection per window instead of T_d.
+        projected.clear();
+        projected.resize(n, 0.0);
+        for state in w.decoder.chunks_exact(n) {
+            for (p, &v) in projected.iter_mut().zip(state) {
+                *p += v;
+            }
+        }
+        let scale = 1.0 / t_d.max(1) as f32;
+        projected.iter_mut().for_each(|p| *p *= scale);
+        basis.project_into(projected, &mut values)?;
+        return Ok(WindowEmbedding { span: w.span, values });
+    }
     projected.resize(t_d * k, 0.0);
     for (state, out) in w.decoder.chunks_exact(n).zip(projected.chunks_exact_mut(k)) {
         basis.project_into(state, out)?;
     }
-    let mut values = vec![0.0; summary.len(t_d, k)];
     summary.write(projected, t_d, k, &mut values);
     Ok(WindowEmbedding { span: w.span, values })
 }

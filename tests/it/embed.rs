@@ -173,6 +173,36 @@ fn streaming_equals_batch_on_a_real_take() {
     assert_eq!((last.span.first_frame, last.span.last_frame), (96 * 12, 96 * 12 + 36));
 }
 
+#[test]
+fn mean_summary_is_the_mean_of_the_projected_trajectory() {
+    // The engine projects the mean decoder state once per window (the projection is affine);
+    // that must equal averaging the T_d projected states.
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_03.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..900, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    let m = model.manifest().clone();
+    let run = |summary: Summary| {
+        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+        let cfg = EngineConfig { hop: 2, batch: 16, summary };
+        let mut engine = Engine::new(model.clone(), emb, 120.0, cfg).expect("engine");
+        engine.embed_all(frames.view()).expect("embed")
+    };
+    let (mean, traj) = (run(Summary::Mean), run(Summary::Trajectory));
+    assert_eq!(mean.len(), traj.len());
+    assert!(mean.len() > 50);
+    let k = mean[0].values.len();
+    let t_d = traj[0].values.len() / k;
+    assert!(t_d > 1 && t_d * k == traj[0].values.len());
+    for (a, b) in mean.iter().zip(&traj) {
+        for j in 0..k {
+            let avg = (0..t_d).map(|t| b.values[t * k + j]).sum::<f32>() / t_d as f32;
+            let d = (a.values[j] - avg).abs();
+            assert!(d <= 1e-4 * (1.0 + avg.abs()), "window {} mode {j}: {d}", a.span.index);
+        }
+    }
+}
+
 fn common_data(rel: &str) -> PathBuf {
     crate::common::data(rel)
 }
