@@ -345,10 +345,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, no backtrace: the library's errors already name file, line and field.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, skipping a cause whose text the line already holds
+/// (an I/O error names its reason and also exposes it as its source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn init_logging(verbose: u8) {
@@ -934,6 +951,9 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var_os("MOTIONSEG_DATA").map(PathBuf::from))
         .unwrap_or_else(|| resolve(Path::new("../shared/data")));
+    if args.actions8 > 0 && args.actions8_clips == 0 {
+        anyhow::bail!("--actions8-clips must be at least 1");
+    }
     let model = load_model(&args.model, Some(&args.label.basis))?;
     let mut scores: Vec<MethodScores> = Vec::new();
     let mut stream_equal = Vec::new();

@@ -249,3 +249,18 @@ fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
     assert!(j["K given"]["motionseg (batch)"].is_object(), "{j}");
     std::fs::remove_file(&json).ok();
 }
+
+#[test]
+fn eval_bad_settings_fail_fast_with_one_clear_line() {
+    let o = motionseg(&["eval", "--trials", "01", "--actions8", "1", "--actions8-clips", "0"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end(), "error: --actions8-clips must be at least 1");
+    let o = motionseg(&["eval", "--quick", "--data", "/nonexistent-motionseg"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("/nonexistent-motionseg/cmu/86/expmap/86_01.npy: "), "{err}");
+    // The reason once, not repeated from the error's source.
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
