@@ -181,8 +181,30 @@ class Dataset:
     stride: int
 
 
+def _describe_path(path: Path, data_dir: Path) -> str:
+    """A path for the manifest: relative to the data folder or the repository when inside them."""
+    path = path.resolve()
+    for base, prefix in ((Path(data_dir).resolve(), ""), (REPO, "<repo>/")):
+        try:
+            return prefix + str(path.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def load_extra_npy(path: Path) -> np.ndarray:
+    """One extra unlabeled take: raw canonical [F, 96] exp-map frames at 120 fps (SOURCE_FPS), e.g. written by
+    `motionseg inspect TAKE.amc --asf cmu/86/86.asf --features OUT.npy` (the layout of cmu/86/expmap)."""
+    raw = np.load(path)
+    if raw.ndim != 2 or raw.shape[1] != 96:
+        raise SystemExit(f"{path}: expected [frames, 96] raw exp-map frames at {SOURCE_FPS} fps, got {raw.shape}")
+    if not np.all(np.isfinite(raw)):
+        raise SystemExit(f"{path}: non-finite values")
+    return raw
+
+
 def load_cmu(data_dir: Path, trials: list[str], dev_trials: list[str], fps: float,
-             val_frac: float, extra_trials: list[str] = ()) -> Dataset:
+             val_frac: float, extra_trials: list[str] = (), extra_npy: list[str] = ()) -> Dataset:
     stride = SOURCE_FPS / fps
     if abs(stride - round(stride)) > 1e-9:
         raise SystemExit(f"fps must divide {SOURCE_FPS}: got {fps}")
@@ -200,6 +222,17 @@ def load_cmu(data_dir: Path, trials: list[str], dev_trials: list[str], fps: floa
             train.append(mocap_features(raw[:cut], stride, ph))
             if frac > 0:
                 val.append(mocap_features(raw[cut:], stride, ph))
+    # Extra unlabeled takes of any CMU subject, already in the raw 96-column layout at 120 fps: used whole
+    # for training (no validation split), like --extra-trials.
+    for e in extra_npy:
+        path = Path(e)
+        raw = load_extra_npy(path)
+        src = path.with_suffix(".source.txt")  # optional one-line provenance note beside the file
+        note = f", {src.read_text().strip().splitlines()[0]}" if src.is_file() and src.read_text().strip() else ""
+        files.append(f"{_describe_path(path, data_dir)} (whole take, {len(raw)} frames at {SOURCE_FPS} fps, "
+                     f"raw 96-column layout, sha256 {sha256_file(path)}{note})")
+        for ph in range(stride):
+            train.append(mocap_features(raw, stride, ph))
     dev = []
     for t in dev_trials:
         raw = np.load(data_dir / "cmu" / "86" / "expmap" / f"86_{t}.npy")
@@ -270,6 +303,7 @@ class Config:
     trials: list = field(default_factory=lambda: ["01", "03", "05", "07"])
     dev_trials: list = field(default_factory=lambda: ["01", "03", "05", "07"])
     extra_trials: list = field(default_factory=list)  # unlabeled takes used whole for training (no val split)
+    extra_npy: list = field(default_factory=list)     # raw [F, 96] 120-fps .npy takes (any subject), whole, for training
     hop: int = 4                   # monitor window hop in resampled frames
     threads: int = 1
 
@@ -544,7 +578,7 @@ def train(cfg: Config, out_dir: Path, data: Dataset | None = None, log=print) ->
     if data is None:
         data = (load_synthetic(cfg.seed) if cfg.dataset == "synthetic" else
                 load_cmu(DEFAULT_DATA, cfg.trials, cfg.dev_trials, cfg.fps, cfg.val_frac,
-                         cfg.extra_trials))
+                         cfg.extra_trials, cfg.extra_npy))
     mean, std, kept = normalisation(data.train)
     norm = lambda s: ((s - mean) / std)[:, kept].astype(np.float32)  # noqa: E731
     T = cfg.T_e + cfg.T_d
@@ -1024,6 +1058,11 @@ def main(argv=None):
     for k, v in asdict(d).items():
         if isinstance(v, bool):
             tr.add_argument(f"--{k.replace('_', '-')}", dest=k, type=lambda s: s.lower() in ("1", "true", "yes"), default=v)
+        elif k == "extra_npy":
+            tr.add_argument("--extra-npy", dest=k, nargs="+", default=v, metavar="NPY",
+                            help="extra unlabeled takes, raw [frames, 96] exp-map layout at 120 fps (as written by "
+                                 "`motionseg inspect TAKE.amc --asf cmu/86/86.asf --features OUT.npy`), used whole "
+                                 "for training; the normalisation is computed over them too")
         elif isinstance(v, list):
             tr.add_argument(f"--{k.replace('_', '-')}", dest=k, type=lambda s: s.split(","), default=v)
         else:
