@@ -246,7 +246,7 @@ impl StreamLabeler {
     /// to another is a merge and becomes a relabel); then feeds the new windows to the online
     /// segmenter.
     fn provisional(&mut self, events: &mut Vec<SegmentEvent>) -> Result<()> {
-        self.stage_labels();
+        self.stage_labels(false);
         // Overlap between previous stable ids and the cut's current cluster numbers.
         let mut overlap: HashMap<(usize, u32), usize> = HashMap::new();
         for &(id, now) in &self.current {
@@ -302,21 +302,37 @@ impl StreamLabeler {
         Ok(())
     }
 
-    /// The stage's current labels into `self.current`, as `(window index, label)`.
-    fn stage_labels(&mut self) {
+    /// The stage's current labels into `self.current`, as `(window index, label)`: every
+    /// window when `all`, else (segments method) only the windows whose label can still change,
+    /// so a provisional update costs the kept windows, not the whole stream.
+    fn stage_labels(&mut self, all: bool) {
         match &self.clusterer {
             Stage::Windows(c) => c.labels_into(&mut self.current),
             Stage::Segments(c) => {
                 self.current.clear();
-                let labels = c.labels();
+                let from = if all { 0 } else { c.first_kept().min(self.windows.len()) };
+                let labels = c.labels_from(from);
                 self.current.extend(
-                    self.windows
+                    self.windows[from..]
                         .iter()
                         .zip(labels)
                         .map(|(w, l)| (w.index, l.map(|x| ClusterId(x as u32)))),
                 );
+                if !all {
+                    // Older windows' provisional ids are settled; forget them (bounded memory).
+                    if let Some(first) = self.windows.get(from) {
+                        let first = first.index;
+                        self.previous.retain(|&id, _| id >= first);
+                    }
+                }
             }
         }
+    }
+
+    /// Windows whose provisional label the labeler tracks (bounded on endless streams with the
+    /// segments method; the windows method tracks what its clusterer keeps).
+    pub fn tracked_windows(&self) -> usize {
+        self.previous.len()
     }
 
     /// How many windows the online segmenter has seen (windows are fed in order).
@@ -363,7 +379,7 @@ impl StreamLabeler {
         if let Stage::Segments(c) = &mut self.clusterer {
             c.finish()?;
         }
-        self.stage_labels();
+        self.stage_labels(true);
         for &(id, l) in &self.current {
             final_labels.insert(id, l.map(|c| c.0 as usize));
         }

@@ -575,13 +575,34 @@ impl SegmentClusterer {
     /// One label per window pushed so far. Closed segments are labelled by the cut; the open
     /// segment (not yet closed) by its nearest closed segment, or a fresh label when none.
     pub fn labels(&self) -> Vec<Option<usize>> {
-        let mut out = vec![None; self.n];
-        for &(s, e, l) in &self.evicted {
-            out[s..e].iter_mut().for_each(|x| *x = l);
+        self.labels_from(0)
+    }
+
+    /// First push position whose label can still change: the start of the oldest kept segment
+    /// (labels before it left with their evicted segments and are final).
+    pub fn first_kept(&self) -> usize {
+        self.closed.first().map_or(self.open.start, |s| s.start)
+    }
+
+    /// Labels of push positions `from..len()`, as [`labels`](Self::labels) gives them; costs
+    /// `O(len() − from)` plus the evicted runs that reach into the range.
+    pub fn labels_from(&self, from: usize) -> Vec<Option<usize>> {
+        let from = from.min(self.n);
+        let mut out = vec![None; self.n - from];
+        let mut put = |s: usize, e: usize, l: Option<usize>| {
+            if e > from {
+                out[s.max(from) - from..e - from].iter_mut().for_each(|x| *x = l);
+            }
+        };
+        for &(s, e, l) in self.evicted.iter().rev() {
+            if e <= from {
+                break; // runs are in stream order
+            }
+            put(s, e, l);
         }
         let seg_labels = &self.seg_labels;
         for (seg, l) in self.closed.iter().zip(seg_labels) {
-            out[seg.start..seg.end].iter_mut().for_each(|x| *x = *l);
+            put(seg.start, seg.end, *l);
         }
         if self.open.end > self.open.start {
             // Provisional only (the final labels never depend on it), so cheap: the mean of the
@@ -600,7 +621,7 @@ impl SegmentClusterer {
                 Some(i) => seg_labels[i],
                 None => Some(fresh),
             };
-            out[self.open.start..self.open.end].iter_mut().for_each(|x| *x = l);
+            put(self.open.start, self.open.end, l);
         }
         out
     }

@@ -255,3 +255,36 @@ fn stream_labeler_rejects_repeated_windows_and_survives_a_bad_finish() {
     assert_eq!(labeling.frame_labels.len(), last + 1);
     assert!(l.finish(last + 1, &mut events).is_err(), "finished twice");
 }
+
+#[test]
+fn long_live_streams_track_only_the_kept_windows() {
+    use motionseg::engine::WindowEmbedding;
+    use motionseg::labeler::{LabelerParams, Method, StreamLabeler};
+    use motionseg::window::WindowSpan;
+    // 80 movements of 150 windows (12 000 windows), at most 8 segments kept, a provisional
+    // update every 5 windows: what the labeler tracks stays bounded by the kept segments, and
+    // the final labels equal a run without provisional updates.
+    let plan: Vec<(usize, usize)> = (0..80).map(|i| (i % 3, 150)).collect();
+    let windows = stream(&plan);
+    let sp = SegmentParams { max_segment_windows: 16, max_segments: 8, ..SegmentParams::default() };
+    let run = |every: usize| {
+        let mut p = LabelerParams::new(Some(3));
+        p.method = Method::Segments(sp);
+        p.provisional_every = every;
+        let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
+        let (mut events, mut most) = (Vec::new(), 0);
+        for (i, v) in windows.iter().enumerate() {
+            let span = WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
+            l.push_window(&WindowEmbedding { span, values: v.clone() }, &mut events).expect("push");
+            most = most.max(l.tracked_windows());
+            events.clear();
+        }
+        (l.finish(8 * 11_999 + 51, &mut events).expect("finish"), most)
+    };
+    let (live, most) = run(5);
+    let (quiet, _) = run(0);
+    // 9 segments of 150 windows (8 kept and the open one), plus the boundary delay.
+    assert!(most > 0 && most <= 9 * 150 + 2 * sp.context + 10, "tracked {most} windows");
+    assert_eq!(live.segments, quiet.segments);
+    assert_eq!(live.frame_labels, quiet.frame_labels);
+}
