@@ -63,6 +63,29 @@ fn segment(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, threads), |b| b.iter(run));
         }
     }
+    // The same with one warm session reused (a process labeling file after file, the library
+    // embedded in capture software): building the session is most of a second of the above.
+    for threads in [1usize, 2] {
+        let params = LabelerParams::new(Some(4));
+        let mut emb = OrtEmbedder::new(model.model_bytes(), &m, threads).expect("session");
+        let t0 = Instant::now();
+        let labeling =
+            label_take(&model, &mut emb, frames.view(), fps, &params, |_| {}).expect("label");
+        let wall = t0.elapsed().as_secs_f64();
+        let windows = labeling.windows.len() as f64;
+        let flops = windows * flops_per_window(m.state_dim, m.input_channels(), m.t_e, m.t_d);
+        eprintln!(
+            "segments, warm session, {threads} thread(s): {wall:.2} s = {:.1}x real time; \
+             {:.1} GFLOP/s in the model",
+            seconds / wall,
+            flops / wall / 1e9,
+        );
+        group.bench_function(BenchmarkId::new("segments_warm", threads), |b| {
+            b.iter(|| {
+                label_take(&model, &mut emb, frames.view(), fps, &params, |_| {}).expect("label")
+            })
+        });
+    }
     group.finish();
 }
 

@@ -174,9 +174,10 @@ fn main() -> anyhow::Result<()> {
     let take = ((seconds * 120.0) as usize).min(all.nrows());
     let frames = all.slice(ndarray::s![..take, ..]).to_owned();
     println!(
-        "serve: {} concurrent streams of CMU 86_01 ({take} frames, {:.1} s at 120 fps), default model, hop 2, labels every {every} window(s)",
+        "serve: {} concurrent streams of CMU 86_01 ({take} frames, {:.1} s at 120 fps), default model, hop {}, labels every {every} window(s)",
         ns.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"),
-        take as f64 / 120.0
+        take as f64 / 120.0,
+        motionseg::labeler::LabelerParams::new(None).engine.hop
     );
     println!("| N | policy | frames sent | lost | windows dropped | p50 ms | p99 ms | max ms | max send lag ms | real time |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");

@@ -66,13 +66,14 @@ pub const MAX_CONTEXT: usize = 1 << 20;
 /// Settings of [`SegmentClusterer`]; validated by [`SegmentClusterer::new`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentParams {
-    /// Windows on each side of a candidate boundary (and the peak neighbourhood). Default 25
-    /// (1.7 s at hop 2 of a 30 fps model).
+    /// Windows on each side of a candidate boundary (and the peak neighbourhood). Default 12
+    /// (1.6 s at hop 4 of a 30 fps model; 25 at hop 2 measured the same on the development
+    /// trials at twice the model cost).
     pub context: usize,
     /// Windows between a change-score peak and the boundary placed for it. The decoder states
-    /// of a window describe its end and what follows, so the peak comes early; a lag of 6
-    /// windows (0.4 s at hop 2 of a 30 fps model) measured best on the development trials.
-    /// At most `context`. Default 6.
+    /// of a window describe its end and what follows, so the peak comes early; a lag of 3
+    /// windows (0.4 s at hop 4 of a 30 fps model) measured best on the development trials.
+    /// At most `context`. Default 3.
     pub lag: usize,
     /// Smallest change score (cosine distance between the two means) that can be a boundary.
     /// Default 0.05.
@@ -93,8 +94,8 @@ pub struct SegmentParams {
 impl Default for SegmentParams {
     fn default() -> Self {
         SegmentParams {
-            context: 25,
-            lag: 6,
+            context: 12,
+            lag: 3,
             min_change: 0.05,
             quantile: 0.25,
             min_windows: 8,

@@ -21,6 +21,20 @@ pub trait Embedder: Send {
     ) -> Result<()>;
 }
 
+/// A borrowed embedder is one too: one warm session can label file after file (building an
+/// ONNX Runtime session for the shipped model takes most of a second).
+impl<E: Embedder + ?Sized> Embedder for &mut E {
+    fn run(
+        &mut self,
+        windows: &[f32],
+        batch: usize,
+        encoder: &mut Vec<f32>,
+        decoder: &mut Vec<f32>,
+    ) -> Result<()> {
+        (**self).run(windows, batch, encoder, decoder)
+    }
+}
+
 /// How a window's projected decoder trajectory (`T_d x k`) is summarised into one embedding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Summary {

@@ -318,8 +318,8 @@ fn invalid(id: u64, field: &str, message: impl Into<String>) -> Error {
 }
 
 /// Live segment events every this many windows unless the session says otherwise: about once
-/// a second at the default hop (15 windows/s), which keeps the relabeling cost small.
-const DEFAULT_PROVISIONAL_EVERY: usize = 15;
+/// a second at the default hop (7.5 windows/s), which keeps the relabeling cost small.
+const DEFAULT_PROVISIONAL_EVERY: usize = 8;
 
 /// Checks a `SessionStart` against the model and builds the session's labeling settings.
 fn session_params(

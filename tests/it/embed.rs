@@ -249,6 +249,35 @@ fn model_and_input_errors_are_clear() {
 }
 
 #[test]
+fn one_warm_session_labels_take_after_take() {
+    // A borrowed embedder: one session serves several takes (and both modes) with the results
+    // of a fresh session each time; a take in between leaves nothing behind.
+    use motionseg::labeler::{label_take, LabelerParams};
+    runtime();
+    let a = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let b = read_npy(&common_data("cmu/86/expmap/86_05.npy"), Some(120.0)).expect("take");
+    let (a, b) = (a.data.slice(s![..1600, ..]).to_owned(), b.data.slice(s![..1200, ..]).to_owned());
+    let model = fixture_model_with_basis(&a);
+    let m = model.manifest().clone();
+    let p = LabelerParams::new(Some(2));
+    let fresh = |frames: &Array2<f32>| {
+        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+        label_take(&model, emb, frames.view(), 120.0, &p, |_| {}).expect("label")
+    };
+    let mut warm = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+    let mut shared = |frames: &Array2<f32>| {
+        label_take(&model, &mut warm, frames.view(), 120.0, &p, |_| {}).expect("label")
+    };
+    let (wa, wb, wa2) = (shared(&a), shared(&b), shared(&a));
+    let (fa, fb) = (fresh(&a), fresh(&b));
+    assert!(!fa.segments.is_empty() && !fb.segments.is_empty());
+    assert_eq!(wa.segments, fa.segments);
+    assert_eq!(wb.segments, fb.segments);
+    assert_eq!(wa2.segments, fa.segments);
+    assert_eq!(wa.frame_labels, fa.frame_labels);
+}
+
+#[test]
 fn labeling_streaming_equals_batch_on_a_real_take() {
     use motionseg::labeler::{label_take, LabelerParams};
     runtime();
