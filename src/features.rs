@@ -36,7 +36,7 @@
 //!   `(0, 0, π/2)`.
 //!
 //! [`EulerConvention::Auto`] (the default) picks Acclaim when the root joint has an
-//! [`Axis`](crate::Axis) (the ASF reader always sets one) and BVH otherwise. Angles are read in
+//! [`Axis`] (the ASF reader always sets one) and BVH otherwise. Angles are read in
 //! the skeleton's [`AngleUnit`].
 //!
 //! # Continuity near θ = π
