@@ -136,6 +136,8 @@ pub struct WindowStates<'a> {
     pub encoder: &'a [f32],
     /// Decoder states `[T_d, N]`, row-major.
     pub decoder: &'a [f32],
+    /// The window's model input `[T_e, C]` (normalised), row-major.
+    pub input: &'a [f32],
 }
 
 /// The windowing half of an [`Engine`]: per-stream resampling, input transform and ring buffer.
@@ -228,7 +230,8 @@ impl<E: Embedder> WindowInference<E> {
     /// Length of one embedding vector (needs a basis).
     pub fn embedding_len(&self) -> Option<usize> {
         let k = self.model.basis()?.modes();
-        Some(self.summary.len(self.model.manifest().t_d, k))
+        let m = self.model.manifest();
+        Some(self.summary.len(m.t_d, k) + self.summary.pose_len(m.input_channels()))
     }
 
     /// The model runner back (to reuse it for another stream of the same model).
@@ -250,11 +253,13 @@ impl<E: Embedder> WindowInference<E> {
         self.embedder.run(windows, spans.len(), &mut self.enc, &mut self.dec)?;
         let m = self.model.manifest();
         let (te, td) = (m.t_e * m.state_dim, m.t_d * m.state_dim);
+        let wl = m.t_e * m.input_channels();
         for (i, span) in spans.iter().enumerate() {
             sink(WindowStates {
                 span: *span,
                 encoder: &self.enc[i * te..(i + 1) * te],
                 decoder: &self.dec[i * td..(i + 1) * td],
+                input: &windows[i * wl..(i + 1) * wl],
             })?;
         }
         Ok(())
@@ -269,9 +274,10 @@ impl<E: Embedder> WindowInference<E> {
         out: &mut Vec<WindowEmbedding>,
     ) -> Result<()> {
         let (basis, summary, t_d) = self.projection()?;
+        let channels = self.model.manifest().input_channels();
         let mut projected = std::mem::take(&mut self.projected);
         let result = self.run_states(windows, spans, &mut |w| {
-            out.push(embed_window(&basis, summary, t_d, w, &mut projected)?);
+            out.push(embed_window(&basis, summary, t_d, channels, w, &mut projected)?);
             Ok(())
         });
         self.projected = projected;
@@ -396,13 +402,14 @@ fn embed_window(
     basis: &PodBasis,
     summary: Summary,
     t_d: usize,
+    channels: usize,
     w: WindowStates<'_>,
     projected: &mut Vec<f32>,
 ) -> Result<WindowEmbedding> {
     let k = basis.modes();
     let n = basis.state_dim();
-    let mut values = vec![0.0; summary.len(t_d, k)];
-    if summary == Summary::Mean {
+    let mut values = vec![0.0; summary.len(t_d, k) + summary.pose_len(channels)];
+    if matches!(summary, Summary::Mean | Summary::MeanPose) {
         // The projection is affine, so the mean of the projected states is the projection of
         // the mean state: one projection per window instead of T_d.
         projected.clear();
@@ -414,7 +421,13 @@ fn embed_window(
         }
         let scale = 1.0 / t_d.max(1) as f32;
         projected.iter_mut().for_each(|p| *p *= scale);
-        basis.project_into(projected, &mut values)?;
+        let (decoder, pose) = values.split_at_mut(k);
+        basis.project_into(projected, decoder)?;
+        if summary == Summary::MeanPose {
+            unit(decoder);
+            pose_stats(w.input, channels, pose);
+            unit(pose);
+        }
         return Ok(WindowEmbedding { span: w.span, values });
     }
     projected.resize(t_d * k, 0.0);
@@ -423,4 +436,27 @@ fn embed_window(
     }
     summary.write(projected, t_d, k, &mut values);
     Ok(WindowEmbedding { span: w.span, values })
+}
+
+/// Scales `v` to unit length (left as is when it is all zeros).
+fn unit(v: &mut [f32]) {
+    let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        let inv = (1.0 / norm) as f32;
+        v.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// Mean then standard deviation of each of the `channels` columns of `input` (`[T, channels]`,
+/// row-major) into `out` (`2 · channels`).
+fn pose_stats(input: &[f32], channels: usize, out: &mut [f32]) {
+    let rows = (input.len() / channels.max(1)).max(1) as f64;
+    let (mean, sd) = out.split_at_mut(channels);
+    for j in 0..channels {
+        let col = input.iter().skip(j).step_by(channels).map(|&v| f64::from(v));
+        let m = col.clone().sum::<f64>() / rows;
+        let var = col.map(|v| (v - m).powi(2)).sum::<f64>() / rows;
+        mean[j] = m as f32;
+        sd[j] = var.sqrt() as f32;
+    }
 }

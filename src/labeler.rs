@@ -14,7 +14,7 @@ use ndarray::ArrayView2;
 
 use crate::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
 use crate::cluster::{ClusterEvent, ClusterId, ClusterParams, Clusterer, Cut, Linkage};
-use crate::embed::Embedder;
+use crate::embed::{Embedder, Summary};
 use crate::engine::{with_row, Engine, EngineConfig, EngineModel, WindowEmbedding};
 use crate::error::{Error, Result};
 use crate::segment::{Segment, SegmentEvent, Segmenter, SegmenterParams};
@@ -72,7 +72,7 @@ impl LabelerParams {
             cluster.cut = Cut::Count(k);
         }
         LabelerParams {
-            engine: EngineConfig { hop: 4, batch: 64, ..Default::default() },
+            engine: EngineConfig { hop: 4, batch: 64, summary: Summary::MeanPose },
             method: Method::Segments(SegmentParams::default()),
             cluster,
             min_segment_frames: 60,
@@ -83,6 +83,24 @@ impl LabelerParams {
 }
 
 impl LabelerParams {
+    /// Length of this labeling's window embeddings with `model` (which needs a basis). With
+    /// [`Summary::MeanPose`] it also points the segments method's change score at the decoder
+    /// part ([`SegmentParams::change_dims`]); [`StreamLabeler::new`] refuses such embeddings
+    /// until this was called. [`label_take`] and the live service call it themselves.
+    pub fn bind_model(&mut self, model: &EngineModel) -> Result<usize> {
+        let m = model.manifest();
+        let k = model.basis().map(|b| b.modes()).ok_or_else(|| Error::Param {
+            name: "basis",
+            message: "labeling needs a POD basis (fit one with `motionseg fit-basis`)".to_owned(),
+        })?;
+        let summary = self.engine.summary;
+        let decoder = summary.len(m.t_d, k);
+        if let Method::Segments(sp) = &mut self.method {
+            sp.change_dims = if summary.pose_len(1) > 0 { decoder } else { 0 };
+        }
+        Ok(decoder + summary.pose_len(m.input_channels()))
+    }
+
     /// Raises the memory caps (window-level points, segments) to hold `windows` windows, so a
     /// finite take is labelled without thinning: what batch labeling of a file wants.
     pub fn keep_all(&mut self, windows: usize) {
@@ -118,10 +136,15 @@ pub struct Labeling {
 /// all windows at once) gives the same final segments.
 ///
 /// ```no_run
-/// # fn demo(windows: &[motionseg::engine::WindowEmbedding]) -> motionseg::Result<()> {
+/// # fn demo(
+/// #     model: &motionseg::engine::EngineModel,
+/// #     windows: &[motionseg::engine::WindowEmbedding],
+/// # ) -> motionseg::Result<()> {
 /// use motionseg::labeler::{LabelerParams, StreamLabeler};
 ///
-/// let mut labeler = StreamLabeler::new(&LabelerParams::new(Some(4)), 180, 120.0)?;
+/// let mut params = LabelerParams::new(Some(4));
+/// let dim = params.bind_model(model)?; // the embedding layout of this model
+/// let mut labeler = StreamLabeler::new(&params, dim, 120.0)?;
 /// let mut events = Vec::new();
 /// for w in windows {
 ///     labeler.push_window(w, &mut events)?;
@@ -165,6 +188,14 @@ impl StreamLabeler {
         let clusterer = match params.method {
             Method::Windows => Stage::Windows(cp.build()?),
             Method::Segments(sp) => {
+                if params.engine.summary.pose_len(1) > 0 && sp.change_dims == 0 {
+                    return Err(Error::Param {
+                        name: "change_dims",
+                        message: "embeddings with pose statistics need the decoder part's \
+                                  length for the change score (LabelerParams::bind_model)"
+                            .to_owned(),
+                    });
+                }
                 let cut = match cp.cut {
                     Cut::Count(k) => SegmentCut::Count(k),
                     _ => SegmentCut::Threshold,
@@ -452,11 +483,8 @@ pub fn label_take<E: Embedder>(
         engine_cfg.batch = 1;
     }
     let mut engine = Engine::new(model.clone(), embedder, fps, engine_cfg)?;
-    let dim = engine.embedding_len().ok_or_else(|| Error::Param {
-        name: "basis",
-        message: "labeling needs a POD basis (fit one with `motionseg fit-basis`)".to_owned(),
-    })?;
     let mut p = params.clone();
+    let dim = p.bind_model(model)?;
     // A take is finite: keep every window (no thinning), so final labels cover all of them.
     p.keep_all(frames.nrows());
     let mut labeler = StreamLabeler::new(&p, dim, fps)?;

@@ -12,7 +12,9 @@ use motionseg::cluster::segments::SegmentParams;
 use motionseg::cluster::{Cut, Linkage};
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
 use motionseg::embed::Summary;
-use motionseg::engine::{with_row, Engine, EngineConfig, EngineModel, WindowStates};
+use motionseg::engine::{
+    with_row, Engine, EngineConfig, EngineModel, WindowEmbedding, WindowStates,
+};
 use motionseg::eval::{evaluate, ResultsTable, Tolerance, ACTIONS8, ACTIONS8_FPS};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::asf_amc::read_asf;
@@ -136,8 +138,10 @@ struct LabelArgs {
     /// hop 2 with twice the counts equally accurate at twice the cost).
     #[arg(long, default_value_t = 4)]
     hop: usize,
-    /// Per-window summary of the projected decoder states: mean, first, last or trajectory.
-    #[arg(long, default_value = "mean")]
+    /// Per-window embedding: `mean-pose` (the mean projected decoder state and the window's
+    /// pose statistics, equal weight), or the projected decoder states alone: mean, first,
+    /// last or trajectory.
+    #[arg(long, default_value = "mean-pose")]
     summary: String,
     /// Minimum segment length in input frames (hysteresis against flicker).
     #[arg(long, default_value_t = 60)]
@@ -624,6 +628,11 @@ fn fit_basis(args: &FitBasisArgs) -> anyhow::Result<()> {
 
 fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
     let summary: Summary = args.summary.parse()?;
+    if summary == Summary::MeanPose {
+        anyhow::bail!(
+            "--summary mean-pose: embed writes decoder states only (mean, first, last or trajectory)"
+        );
+    }
     let model = load_model(&args.model, Some(&args.basis))?;
     let m = model.manifest().clone();
     let take = read_take(&args.file, &args.input)?;
@@ -1082,8 +1091,10 @@ fn eval_case(
 
     let EvalCase { take, truth, k, tolerance } = case;
     let (n, k, name) = (take.frames.nrows(), *k, &take.name);
-    let given = labeler_params(&args.label, Some(k))?;
-    let inferred = labeler_params(&args.label, None)?;
+    let mut given = labeler_params(&args.label, Some(k))?;
+    let mut inferred = labeler_params(&args.label, None)?;
+    let dim = given.bind_model(model)?;
+    inferred.bind_model(model)?;
     let min_seg = given.min_segment_frames;
 
     // One model pass: every clustering of the decoder embeddings below shares it.
@@ -1094,8 +1105,16 @@ fn eval_case(
         embed_take(&mut engine, take.frames.view(), name)?
     };
     let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
-    let dim = windows.first().map_or(0, |w| w.values.len());
-    let points = Array2::from_shape_fn((windows.len(), dim), |(i, j)| windows[i].values[j]);
+    // The comparators see the decoder states alone (the part before any pose statistics).
+    let dec_dim = match given.method {
+        Method::Segments(sp) if sp.change_dims > 0 => sp.change_dims,
+        _ => dim,
+    };
+    let points = Array2::from_shape_fn((windows.len(), dec_dim), |(i, j)| windows[i].values[j]);
+    let decoder_only: Vec<WindowEmbedding> = windows
+        .iter()
+        .map(|w| WindowEmbedding { span: w.span, values: w.values[..dec_dim].to_vec() })
+        .collect();
     let score = |labels: Vec<Option<usize>>| -> anyhow::Result<_> {
         let labeling = segment_windows(spans.clone(), labels, n, min_seg)?;
         Ok(evaluate(truth, &labeling.frame_labels, tolerance)?)
@@ -1119,26 +1138,26 @@ fn eval_case(
         let live = label_file(model, emb, take, &p)?;
         stream_equal.push((format!("{name} {mode}"), live.segments == batch.segments));
         record(scores, STREAM_METHOD, mode, name, evaluate(truth, &live.frame_labels, tolerance)?);
-        // The other clustering method on the same embeddings.
-        let mut p = params.clone();
-        let other_name = match params.method {
-            Method::Windows => {
-                p.method = Method::Segments(SegmentParams::default());
-                "decoder states: segments, single linkage"
-            }
-            Method::Segments(_) => {
-                p.method = Method::Windows;
-                "decoder states: windows, robust single linkage"
-            }
+        // Both clustering methods on the decoder states alone (what the pose statistics add).
+        let seg = match params.method {
+            Method::Segments(sp) => SegmentParams { change_dims: 0, ..sp },
+            Method::Windows => SegmentParams::default(),
         };
-        p.keep_all(windows.len());
-        let mut other = StreamLabeler::new(&p, dim, take.fps)?;
-        for w in &windows {
-            other.push_window(w, &mut events)?;
+        for (method, other_name) in [
+            (Method::Segments(seg), "decoder states only: segments, single linkage"),
+            (Method::Windows, "decoder states only: windows, robust single linkage"),
+        ] {
+            let mut p = params.clone();
+            (p.method, p.engine.summary) = (method, Summary::Mean);
+            p.keep_all(windows.len());
+            let mut other = StreamLabeler::new(&p, dec_dim, take.fps)?;
+            for w in &decoder_only {
+                other.push_window(w, &mut events)?;
+            }
+            let other = other.finish(n, &mut events)?;
+            let report = evaluate(truth, &other.frame_labels, tolerance)?;
+            record(scores, other_name, mode, name, report);
         }
-        let other = other.finish(n, &mut events)?;
-        let report = evaluate(truth, &other.frame_labels, tolerance)?;
-        record(scores, other_name, mode, name, report);
     }
 
     if args.quick {
@@ -1146,7 +1165,7 @@ fn eval_case(
     }
     // Offline comparators on the same decoder embeddings (K given).
     let mut single = given.cluster.clone();
-    (single.dim, single.linkage, single.min_cluster_size) = (dim, Linkage::Single, 1);
+    (single.dim, single.linkage, single.min_cluster_size) = (dec_dim, Linkage::Single, 1);
     single.max_points = single.max_points.max(windows.len() + 16);
     record(
         scores,
@@ -1189,11 +1208,12 @@ fn eval_case(
         }
         for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
             let mut p = params.clone();
-            p.method = Method::Segments(SegmentParams::default());
+            (p.method, p.engine.summary) =
+                (Method::Segments(SegmentParams::default()), Summary::Mean);
             let mut labeler = StreamLabeler::new(&p, x.ncols(), take.fps)?;
             let mut events = Vec::new();
             for (span, row) in spans.iter().zip(x.rows()) {
-                let w = motionseg::engine::WindowEmbedding { span: *span, values: row.to_vec() };
+                let w = WindowEmbedding { span: *span, values: row.to_vec() };
                 labeler.push_window(&w, &mut events)?;
             }
             let labeling = labeler.finish(n, &mut events)?;

@@ -89,6 +89,12 @@ pub struct SegmentParams {
     pub max_segment_windows: usize,
     /// Closed segments kept (each close costs a distance to every kept one). Default 256.
     pub max_segments: usize,
+    /// The change score reads only the first this many components of each window (0 = all):
+    /// with [`Summary::MeanPose`](crate::embed::Summary::MeanPose) embeddings, the decoder
+    /// part. The pose statistics describe the window as a whole, not its end, so their changes
+    /// come at another lag; measured on the development trials, boundaries from them lose
+    /// accuracy. Set by the labeler from the model. Default 0.
+    pub change_dims: usize,
 }
 
 impl Default for SegmentParams {
@@ -102,6 +108,7 @@ impl Default for SegmentParams {
             threshold: 0.35,
             max_segment_windows: 256,
             max_segments: 256,
+            change_dims: 0,
         }
     }
 }
@@ -228,6 +235,12 @@ impl SegmentClusterer {
         if dim == 0 {
             return Err(Error::Param { name: "dim", message: "must be at least 1".into() });
         }
+        if params.change_dims > dim {
+            return Err(Error::Param {
+                name: "change_dims",
+                message: format!("{} exceeds the embedding length {dim}", params.change_dims),
+            });
+        }
         if cut == SegmentCut::Count(0) {
             return Err(Error::Param { name: "cut", message: "Count(K) needs K >= 1".into() });
         }
@@ -341,10 +354,14 @@ impl SegmentClusterer {
         if t == 0 || t >= b {
             return 0.0;
         }
-        let mut left = vec![0f64; self.dim];
-        let mut right = vec![0f64; self.dim];
+        let dims = match self.params.change_dims {
+            0 => self.dim,
+            d => d,
+        };
+        let mut left = vec![0f64; dims];
+        let mut right = vec![0f64; dims];
         for p in a..b {
-            let row = &self.recent[p - self.recent_start];
+            let row = &self.recent[p - self.recent_start][..dims];
             let acc = if p < t { &mut left } else { &mut right };
             for (s, &x) in acc.iter_mut().zip(row) {
                 *s += f64::from(x);

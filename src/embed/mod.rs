@@ -47,10 +47,19 @@ pub enum Summary {
     Last,
     /// The whole projected trajectory, flattened (`T_d * k` values).
     Trajectory,
+    /// The mean projected decoder state scaled to unit length (`k` values), then the mean and
+    /// standard deviation over the window of each model input channel (the normalised pose the
+    /// encoder read), scaled to unit length together (`2 · C` values). The decoder states say
+    /// where the movement goes, the statistics what it looks like; with equal weight the
+    /// segment distance sees both (the labeling default: on the development trials the same
+    /// K-given accuracy, better K inferred, and better on other subjects' clips, whose poses
+    /// the model never saw). The change score still reads the decoder part alone
+    /// ([`SegmentParams::change_dims`](crate::cluster::segments::SegmentParams::change_dims)).
+    MeanPose,
 }
 
 impl Summary {
-    /// Length of the summary for `t_d` states of `k` modes.
+    /// Length of the decoder part of the summary for `t_d` states of `k` modes.
     pub fn len(self, t_d: usize, k: usize) -> usize {
         match self {
             Summary::Trajectory => t_d * k,
@@ -58,10 +67,19 @@ impl Summary {
         }
     }
 
+    /// Length of the pose part for `channels` model input channels (0 unless
+    /// [`Summary::MeanPose`]); it follows the decoder part.
+    pub fn pose_len(self, channels: usize) -> usize {
+        match self {
+            Summary::MeanPose => 2 * channels,
+            _ => 0,
+        }
+    }
+
     /// Writes the summary of `projected` (`t_d * k`, state by state) into `out`.
     pub fn write(self, projected: &[f32], t_d: usize, k: usize, out: &mut [f32]) {
         match self {
-            Summary::Mean => {
+            Summary::Mean | Summary::MeanPose => {
                 out.fill(0.0);
                 for state in projected.chunks_exact(k) {
                     for (o, &v) in out.iter_mut().zip(state) {
@@ -86,9 +104,12 @@ impl std::str::FromStr for Summary {
             "first" => Ok(Summary::First),
             "last" => Ok(Summary::Last),
             "trajectory" => Ok(Summary::Trajectory),
+            "mean-pose" => Ok(Summary::MeanPose),
             other => Err(crate::Error::Param {
                 name: "summary",
-                message: format!("expected mean, first, last or trajectory, got {other:?}"),
+                message: format!(
+                    "expected mean, mean-pose, first, last or trajectory, got {other:?}"
+                ),
             }),
         }
     }

@@ -210,13 +210,8 @@ impl Pipeline {
         }
         let m = model.manifest();
         let channels = m.raw_columns.len();
-        let dim = model
-            .basis()
-            .map(|b| config.params.engine.summary.len(m.t_d, b.modes()))
-            .ok_or_else(|| Error::Param {
-                name: "basis",
-                message: "the service needs a model with a POD basis".to_owned(),
-            })?;
+        let mut config = config;
+        let dim = config.params.bind_model(&model)?;
         // Built here, not on the stage threads, so that bad settings (fps below the model's,
         // hop 0, K = 0) are refused before anything starts.
         let windowing = Windowing::new(&model, config.fps, config.params.engine.hop)?;

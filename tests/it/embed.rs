@@ -203,6 +203,81 @@ fn mean_summary_is_the_mean_of_the_projected_trajectory() {
     }
 }
 
+#[test]
+fn mean_pose_summary_is_the_unit_decoder_mean_then_the_unit_pose_statistics() {
+    // The labeling default: decoder mean and pose statistics, each scaled to unit length. The
+    // statistics are recomputed here from the model inputs the windowing stage hands out.
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_05.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..700, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    let m = model.manifest().clone();
+    let run = |summary: Summary| {
+        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
+        let cfg = EngineConfig { hop: 3, batch: 8, summary };
+        let mut engine = Engine::new(model.clone(), emb, 120.0, cfg).expect("engine");
+        engine.embed_all(frames.view()).expect("embed")
+    };
+    let (mean, pose) = (run(Summary::Mean), run(Summary::MeanPose));
+    let k = mean[0].values.len();
+    let c = m.input_channels();
+    assert_eq!(pose[0].values.len(), k + 2 * c);
+    let mut windowing = motionseg::engine::Windowing::new(&model, 120.0, 3).expect("windowing");
+    let mut inputs = Vec::new();
+    for row in frames.rows() {
+        if let Some((_, w)) = windowing.push(&row.to_vec()).expect("push") {
+            inputs.push(w.to_vec());
+        }
+    }
+    assert_eq!((mean.len(), pose.len(), inputs.len()), (inputs.len(), inputs.len(), mean.len()));
+    let unit = |v: &[f32]| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    for ((a, b), input) in mean.iter().zip(&pose).zip(&inputs) {
+        assert_eq!(a.span, b.span);
+        let t = input.len() / c;
+        let mut stats = vec![0f32; 2 * c];
+        for j in 0..c {
+            let col: Vec<f32> = (0..t).map(|r| input[r * c + j]).collect();
+            let mu = col.iter().sum::<f32>() / t as f32;
+            stats[j] = mu;
+            stats[c + j] = (col.iter().map(|v| (v - mu).powi(2)).sum::<f32>() / t as f32).sqrt();
+        }
+        let want = unit(&a.values).into_iter().chain(unit(&stats));
+        for (j, (got, want)) in b.values.iter().zip(want).enumerate() {
+            assert!(
+                (got - want).abs() < 1e-4,
+                "window {} value {j}: {got} vs {want}",
+                a.span.index
+            );
+        }
+    }
+}
+
+#[test]
+fn pose_statistics_need_the_model_bound_before_labeling() {
+    use motionseg::labeler::{LabelerParams, Method, StreamLabeler};
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let model = fixture_model_with_basis(&take.data.slice(s![..400, ..]).to_owned());
+    let mut p = LabelerParams::new(Some(3));
+    assert_eq!(p.engine.summary, Summary::MeanPose, "the labeling default");
+    let k = model.basis().expect("basis").modes();
+    let dim = k + 2 * model.manifest().input_channels();
+    let e = StreamLabeler::new(&p, dim, 120.0).expect_err("unbound").to_string();
+    assert!(e.contains("change_dims") && e.contains("bind_model"), "{e}");
+    assert_eq!(p.bind_model(&model).expect("bind"), dim);
+    let Method::Segments(sp) = p.method else { panic!("segments method") };
+    assert_eq!(sp.change_dims, k, "the change score reads the decoder part");
+    StreamLabeler::new(&p, dim, 120.0).expect("bound");
+    // Decoder states alone: no pose part, the change score reads everything.
+    p.engine.summary = Summary::Mean;
+    assert_eq!(p.bind_model(&model).expect("bind"), k);
+    let Method::Segments(sp) = p.method else { panic!("segments method") };
+    assert_eq!(sp.change_dims, 0);
+}
+
 fn common_data(rel: &str) -> PathBuf {
     crate::common::data(rel)
 }
@@ -347,7 +422,8 @@ fn labeling_any_chunking_gives_the_batch_segments() {
         p.cluster.max_points = 4096;
         let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
         let mut engine = Engine::new(model.clone(), emb, 120.0, p.engine).expect("engine");
-        let dim = engine.embedding_len().expect("basis");
+        let dim = p.bind_model(&model).expect("basis");
+        prop_assert_eq!(Some(dim), engine.embedding_len());
         let mut labeler = StreamLabeler::new(&p, dim, 120.0).expect("labeler");
         let (mut out, mut events) = (Vec::new(), Vec::new());
         let mut at = 0;

@@ -132,7 +132,7 @@ fn memory_stays_bounded_on_a_long_stream() {
 #[test]
 fn bad_parameters_and_vectors_are_named() {
     let p = SegmentParams::default();
-    let cases: [(SegmentParams, &str); 8] = [
+    let cases: [(SegmentParams, &str); 9] = [
         (SegmentParams { context: 0, ..p }, "context"),
         (SegmentParams { context: usize::MAX, lag: 0, ..p }, "context"),
         (SegmentParams { lag: 30, ..p }, "lag"),
@@ -141,6 +141,7 @@ fn bad_parameters_and_vectors_are_named() {
         (SegmentParams { min_windows: 0, ..p }, "min_windows"),
         (SegmentParams { threshold: f32::NAN, ..p }, "threshold"),
         (SegmentParams { max_segments: 1, ..p }, "max_segments"),
+        (SegmentParams { change_dims: 9, ..p }, "change_dims"),
     ];
     for (params, field) in cases {
         let e = SegmentClusterer::new(params, SegmentCut::Threshold, 8).unwrap_err().to_string();
@@ -233,7 +234,9 @@ fn stream_labeler_rejects_repeated_windows_and_survives_a_bad_finish() {
     use motionseg::labeler::{LabelerParams, StreamLabeler};
     use motionseg::window::WindowSpan;
     let windows = stream(&[(0, 60), (1, 60)]);
-    let mut l = StreamLabeler::new(&LabelerParams::new(Some(2)), 8, 120.0).expect("labeler");
+    let mut p = LabelerParams::new(Some(2));
+    p.engine.summary = motionseg::embed::Summary::Mean; // synthetic windows: no pose part
+    let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
     let mut events = Vec::new();
     for (i, v) in windows.iter().enumerate() {
         let span = WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
@@ -269,6 +272,7 @@ fn long_live_streams_track_only_the_kept_windows() {
     let sp = SegmentParams { max_segment_windows: 16, max_segments: 8, ..SegmentParams::default() };
     let run = |every: usize| {
         let mut p = LabelerParams::new(Some(3));
+        p.engine.summary = motionseg::embed::Summary::Mean; // synthetic windows: no pose part
         p.method = Method::Segments(sp);
         p.provisional_every = every;
         let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
@@ -287,4 +291,26 @@ fn long_live_streams_track_only_the_kept_windows() {
     assert!(most > 0 && most <= 9 * 150 + 2 * sp.context + 10, "tracked {most} windows");
     assert_eq!(live.segments, quiet.segments);
     assert_eq!(live.frame_labels, quiet.frame_labels);
+}
+
+#[test]
+fn the_change_score_reads_only_the_leading_components() {
+    // Components 0-3 hold one movement throughout; components 4-7 change halfway. Reading all
+    // eight finds the change; reading the first four (`change_dims`) does not, while the
+    // segment distances still see all eight.
+    let windows: Vec<Vec<f32>> = (0..240)
+        .map(|t| {
+            let lead = window(0, t);
+            let tail = window(if t < 120 { 1 } else { 2 }, t + 7);
+            lead[..4].iter().chain(&tail[..4]).copied().collect()
+        })
+        .collect();
+    let p = SegmentParams { lag: 0, ..SegmentParams::default() };
+    assert_eq!(run(p, SegmentCut::Count(2), &windows).boundaries(), vec![0, 120]);
+    let lead = run(SegmentParams { change_dims: 4, ..p }, SegmentCut::Count(2), &windows);
+    assert_eq!(lead.boundaries(), vec![0]);
+    assert_eq!(
+        run(SegmentParams { change_dims: 8, ..p }, SegmentCut::Count(2), &windows).boundaries(),
+        vec![0, 120]
+    );
 }
