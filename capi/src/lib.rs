@@ -32,6 +32,7 @@ use motionseg::engine::{Engine, EngineModel, WindowEmbedding};
 use motionseg::features::motion_features;
 use motionseg::ingest::{self, Input, LoadOptions};
 use motionseg::labeler::{label_take, LabelerParams, StreamLabeler};
+use motionseg::model::Manifest;
 use motionseg::segment::{Segment, SegmentEvent};
 use motionseg::Error;
 
@@ -308,6 +309,8 @@ pub unsafe extern "C" fn ms_model_load(
             None => {
                 let b = default_basis(&manifest);
                 if !b.is_file() {
+                    // A missing or broken manifest is the error to report, not its basis.
+                    Manifest::load(&manifest)?;
                     return Err(Fail::new(
                         MS_ERR_IO,
                         format!(

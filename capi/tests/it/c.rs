@@ -68,7 +68,7 @@ fn every_exported_function_and_constant_is_in_the_header() {
                 let mut w =
                     l.split(|c: char| c.is_whitespace() || c == ':' || c == '=' || c == ';');
                 let name = w.next()?.to_owned();
-                let value = w.filter(|s| !s.is_empty() && *s != "c_int").next()?.to_owned();
+                let value = w.find(|s| !s.is_empty() && *s != "c_int")?.to_owned();
                 name.starts_with("MS_").then_some((name, value))
             })
             .collect()
@@ -266,6 +266,27 @@ fn c_example_labels_and_streams_the_bundled_take() {
     assert!(events[0] > 0 && events[1] > 0, "live OPENED and EXTENDED events: {events:?}");
     assert_eq!(events[5], want.len() as u64, "one REVISED event per final segment");
     assert!(events[6] >= 1, "FINALIZED");
+
+    // The static library works the same (batch half only, to keep the test short).
+    let a = lib_dir().join("libmotionseg_capi.a");
+    if cfg!(target_os = "linux") && a.is_file() {
+        let exe_static = Path::new(env!("CARGO_TARGET_TMPDIR")).join("segment_static");
+        run_ok(
+            Command::new(&cc)
+                .args(["-std=c99", "-Wall", "-Werror", "-o"])
+                .arg(&exe_static)
+                .arg("-I")
+                .arg(capi("include"))
+                .arg(capi("examples/segment.c"))
+                .arg(&a)
+                .args(["-lpthread", "-ldl", "-lm"]),
+        );
+        let out = run_ok(
+            Command::new(&exe_static).arg(repo(MANIFEST)).arg(repo(TAKE)).arg(repo(ASF)).arg("4"),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(segment_lines(&stdout, "batch"), want, "static library: C batch vs Rust batch");
+    }
 
     // Errors reach C as a status and a message naming the file.
     let out = Command::new(&exe)

@@ -204,7 +204,9 @@ fn model_load_errors_name_the_file() {
 
     let missing = cstr(&repo("models/no_such_model.json"));
     let m = fails(MS_ERR_IO, load(&missing, None, None));
-    assert!(m.contains("no_such_model"), "{m}");
+    assert!(m.contains("no_such_model.json: ") && !m.contains("basis"), "{m}");
+    let m = fails(MS_ERR_IO, load(&missing, Some(&cstr(&repo(BASIS))), None));
+    assert!(m.contains("no_such_model.json: "), "{m}");
 
     let not_json = cstr(&repo(TAKE));
     let m = fails(MS_ERR_FORMAT, load(&not_json, Some(&cstr(&repo(BASIS))), None));
@@ -312,7 +314,7 @@ fn finished_streams_and_reentrant_callbacks_are_refused() {
 #[test]
 fn label_file_errors_name_the_file() {
     let run = |path: &CString, asf: Option<&CString>, fps: f64, actions: usize| {
-        let (mut out, mut n) = (0x1 as *mut MsSegment, 7usize);
+        let (mut out, mut n) = (std::ptr::dangling_mut::<MsSegment>(), 7usize);
         // SAFETY: live model, valid strings, writable out-parameters.
         let rc = unsafe {
             ms_label_file(
