@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 echo "== setup: ONNX Runtime 1.31.1 and grpcio 1.85.1 from PyPI into .venv"
 scripts/setup.sh
 
-echo "== Rust: unit, integration and doc tests (all features)"
-cargo test --all-features --locked
+echo "== Rust: unit, integration and doc tests of the workspace (all features; capi/ compiles and runs its C example with cc)"
+cargo test --workspace --all-features --locked
 
 echo "== Python: grpcio client of the live service against motionseg serve (stubs generated from proto/)"
 cargo build --release --locked

@@ -1,0 +1,301 @@
+//! The header and the C example, compiled with the system C compiler and linked against the
+//! cdylib cargo built for these tests; and a check that every exported function and constant is
+//! declared in the header.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use motionseg_capi::*;
+
+use crate::common::*;
+
+fn capi(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The header with its comments removed.
+fn header_code() -> String {
+    let text = std::fs::read_to_string(capi("include/motionseg.h")).expect("header");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("/*") {
+        out.push_str(&rest[..i]);
+        let end = rest[i + 2..].find("*/").expect("closed comment");
+        rest = &rest[i + 2 + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Identifiers `ms_xxx` directly followed by `(` in `code` (function declarations).
+fn called_names(code: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (i, _) in code.match_indices("ms_") {
+        if i > 0 && code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String =
+            code[i..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if code[i + name.len()..].starts_with('(') {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn every_exported_function_and_constant_is_in_the_header() {
+    let rust = std::fs::read_to_string(capi("src/lib.rs")).expect("lib.rs");
+    let lines: Vec<&str> = rust.lines().collect();
+    let mut exported = BTreeSet::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim() == "#[no_mangle]" {
+            let decl = lines[i + 1];
+            let name = decl.split("fn ").nth(1).and_then(|s| s.split('(').next());
+            exported.insert(name.unwrap_or_else(|| panic!("no fn after #[no_mangle]: {decl}")));
+        }
+    }
+    let exported: BTreeSet<String> = exported.into_iter().map(str::to_owned).collect();
+    let declared = called_names(&header_code());
+    assert!(exported.len() >= 13, "{exported:?}");
+    assert_eq!(exported, declared, "#[no_mangle] functions (left) vs header declarations (right)");
+
+    let consts = |text: &str, prefix: &str| -> BTreeSet<(String, String)> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(prefix))
+            .filter_map(|l| {
+                let mut w =
+                    l.split(|c: char| c.is_whitespace() || c == ':' || c == '=' || c == ';');
+                let name = w.next()?.to_owned();
+                let value = w.find(|s| !s.is_empty() && *s != "c_int")?.to_owned();
+                name.starts_with("MS_").then_some((name, value))
+            })
+            .collect()
+    };
+    let rust_consts = consts(&rust, "pub const ");
+    let header_consts = consts(&header_code(), "#define ");
+    assert!(rust_consts.len() >= 15, "{rust_consts:?}");
+    assert_eq!(rust_consts, header_consts, "constants in lib.rs (left) vs header (right)");
+}
+
+/// The C compiler (`$CC`, else `cc`), or `None` when there is none.
+fn c_compiler() -> Option<String> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let ok = Command::new(&cc).arg("--version").output().is_ok_and(|o| o.status.success());
+    if ok {
+        Some(cc)
+    } else {
+        eprintln!("SKIPPED: no C compiler ({cc}); install gcc to run the C ABI's C tests");
+        None
+    }
+}
+
+/// The folder with the libmotionseg_capi.so cargo built for this test binary: `cargo test`
+/// leaves it in `target/<profile>/deps` beside the test binary (`cargo build` also copies it
+/// up to `target/<profile>`).
+fn lib_dir() -> PathBuf {
+    let so =
+        if cfg!(target_os = "macos") { "libmotionseg_capi.dylib" } else { "libmotionseg_capi.so" };
+    let exe = std::env::current_exe().expect("test binary path");
+    let deps = exe.parent().expect("target/<profile>/deps").to_owned();
+    let up = deps.parent().map(Path::to_path_buf);
+    [Some(deps.clone()), up]
+        .into_iter()
+        .flatten()
+        .find(|d| d.join(so).is_file())
+        .unwrap_or_else(|| panic!("{so} not found in {} or its parent", deps.display()))
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Compiles `source` (C99, every warning an error) against the header and the cdylib.
+fn compile(cc: &str, source: &Path, name: &str) -> PathBuf {
+    let lib = lib_dir();
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    run_ok(
+        Command::new(cc)
+            .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-o"])
+            .arg(&exe)
+            .arg("-I")
+            .arg(capi("include"))
+            .arg(source)
+            .arg("-L")
+            .arg(&lib)
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-lmotionseg_capi"),
+    );
+    exe
+}
+
+#[test]
+fn header_compiles_as_cpp_and_struct_layouts_match() {
+    let Some(cc) = c_compiler() else { return };
+    // C++: the extern "C" block and the typedefs.
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".to_owned());
+    if Command::new(&cxx).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        run_ok(
+            Command::new(&cxx)
+                .args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-x", "c++"])
+                .arg(capi("include/motionseg.h")),
+        );
+    } else {
+        eprintln!("no C++ compiler ({cxx}): header not checked as C++");
+    }
+    let exe = compile(&cc, &capi("tests/layout.c"), "layout");
+    let out = run_ok(&mut Command::new(exe));
+    let c: Vec<(String, usize)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').expect("name value");
+            (k.to_owned(), v.parse().expect("number"))
+        })
+        .collect();
+    use std::mem::{offset_of, size_of};
+    let rust: Vec<(&str, usize)> = vec![
+        ("ms_event.size", size_of::<MsEvent>()),
+        ("ms_event.kind", offset_of!(MsEvent, kind)),
+        ("ms_event.is_final", offset_of!(MsEvent, is_final)),
+        ("ms_event.segment_id", offset_of!(MsEvent, segment_id)),
+        ("ms_event.other_id", offset_of!(MsEvent, other_id)),
+        ("ms_event.start_frame", offset_of!(MsEvent, start_frame)),
+        ("ms_event.end_frame", offset_of!(MsEvent, end_frame)),
+        ("ms_event.label", offset_of!(MsEvent, label)),
+        ("ms_event.from_label", offset_of!(MsEvent, from_label)),
+        ("ms_event.confidence", offset_of!(MsEvent, confidence)),
+        ("ms_segment.size", size_of::<MsSegment>()),
+        ("ms_segment.start_frame", offset_of!(MsSegment, start_frame)),
+        ("ms_segment.end_frame", offset_of!(MsSegment, end_frame)),
+        ("ms_segment.start_s", offset_of!(MsSegment, start_s)),
+        ("ms_segment.end_s", offset_of!(MsSegment, end_s)),
+        ("ms_segment.label", offset_of!(MsSegment, label)),
+        ("ms_segment.confidence", offset_of!(MsSegment, confidence)),
+        ("MS_OK", MS_OK as usize),
+        ("MS_ERR_NULL", MS_ERR_NULL as usize),
+        ("MS_ERR_ARGUMENT", MS_ERR_ARGUMENT as usize),
+        ("MS_ERR_IO", MS_ERR_IO as usize),
+        ("MS_ERR_FORMAT", MS_ERR_FORMAT as usize),
+        ("MS_ERR_RUNTIME", MS_ERR_RUNTIME as usize),
+        ("MS_ERR_STATE", MS_ERR_STATE as usize),
+        ("MS_ERR_PANIC", MS_ERR_PANIC as usize),
+        ("MS_EVENT_OPENED", MS_EVENT_OPENED as usize),
+        ("MS_EVENT_EXTENDED", MS_EVENT_EXTENDED as usize),
+        ("MS_EVENT_CLOSED", MS_EVENT_CLOSED as usize),
+        ("MS_EVENT_RELABEL", MS_EVENT_RELABEL as usize),
+        ("MS_EVENT_MERGED", MS_EVENT_MERGED as usize),
+        ("MS_EVENT_REVISED", MS_EVENT_REVISED as usize),
+        ("MS_EVENT_FINALIZED", MS_EVENT_FINALIZED as usize),
+    ];
+    let rust: Vec<(String, usize)> = rust.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    assert_eq!(c, rust, "C layout (left) vs Rust layout (right)");
+}
+
+/// `batch|stream INDEX START END START_S END_S LABEL CONFIDENCE` lines of one kind.
+fn segment_lines(stdout: &str, kind: &str) -> Vec<(u64, u64, String, String, i64, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(kind).and_then(|l| l.strip_prefix(' ')))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), 7, "{l}");
+            let n = |s: &str| s.parse::<u64>().expect("frame");
+            (
+                n(f[1]),
+                n(f[2]),
+                f[3].to_owned(),
+                f[4].to_owned(),
+                f[5].parse().expect("label"),
+                f[6].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn c_example_labels_and_streams_the_bundled_take() {
+    let Some(cc) = c_compiler() else { return };
+    let exe = compile(&cc, &capi("examples/segment.c"), "segment");
+    let t = take();
+    // The take's raw frames as little-endian float32 for the streaming half.
+    let frames_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("86_01.f32");
+    let bytes: Vec<u8> = t.frames.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&frames_file, bytes).expect("write frames");
+    let out = run_ok(
+        Command::new(&exe)
+            .arg(repo(MANIFEST))
+            .arg(repo(TAKE))
+            .arg(repo(ASF))
+            .arg("4")
+            .arg(&frames_file)
+            .arg(t.fps.to_string()),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with(&format!("motionseg {}\n", env!("CARGO_PKG_VERSION"))), "{stdout}");
+    let fps = t.fps;
+    let want: Vec<_> = reference(4)
+        .iter()
+        .map(|s| {
+            (
+                s.start as u64,
+                s.end as u64,
+                format!("{:.3}", s.start_s(fps)),
+                format!("{:.3}", s.end_s(fps)),
+                s.label.map_or(-1, |l| l as i64),
+                format!("{:.3}", s.confidence),
+            )
+        })
+        .collect();
+    assert_eq!(segment_lines(&stdout, "batch"), want, "C batch vs Rust batch\n{stdout}");
+    assert_eq!(segment_lines(&stdout, "stream"), want, "C stream vs Rust batch\n{stdout}");
+    let events: Vec<u64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("events "))
+        .expect("events line")
+        .split(' ')
+        .map(|n| n.parse().expect("count"))
+        .collect();
+    assert!(events[0] > 0 && events[1] > 0, "live OPENED and EXTENDED events: {events:?}");
+    assert_eq!(events[5], want.len() as u64, "one REVISED event per final segment");
+    assert!(events[6] >= 1, "FINALIZED");
+
+    // The static library works the same (batch half only, to keep the test short).
+    let a = lib_dir().join("libmotionseg_capi.a");
+    if cfg!(target_os = "linux") && a.is_file() {
+        let exe_static = Path::new(env!("CARGO_TARGET_TMPDIR")).join("segment_static");
+        run_ok(
+            Command::new(&cc)
+                .args(["-std=c99", "-Wall", "-Werror", "-o"])
+                .arg(&exe_static)
+                .arg("-I")
+                .arg(capi("include"))
+                .arg(capi("examples/segment.c"))
+                .arg(&a)
+                .args(["-lpthread", "-ldl", "-lm"]),
+        );
+        let out = run_ok(
+            Command::new(&exe_static).arg(repo(MANIFEST)).arg(repo(TAKE)).arg(repo(ASF)).arg("4"),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(segment_lines(&stdout, "batch"), want, "static library: C batch vs Rust batch");
+    }
+
+    // Errors reach C as a status and a message naming the file.
+    let out = Command::new(&exe)
+        .arg(repo(MANIFEST))
+        .arg(repo("examples/data/no_such.amc"))
+        .arg(repo(ASF))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ms_label_file") && stderr.contains("no_such.amc"), "{stderr}");
+}

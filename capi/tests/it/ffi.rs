@@ -1,0 +1,362 @@
+//! The extern functions called directly: streaming equals batch, and every error path gives a
+//! nonzero code and a message naming the thing.
+
+use std::collections::BTreeMap;
+use std::ffi::{c_void, CString};
+use std::ptr::{null, null_mut};
+
+use motionseg::segment::Segment;
+use motionseg_capi::*;
+
+use crate::common::*;
+
+/// Everything a stream delivered, applied like a C consumer would.
+#[derive(Default)]
+struct Collected {
+    events: Vec<MsEvent>,
+    /// id -> (start, end, label): the provisional segments, from the live events.
+    live: BTreeMap<u64, (u64, u64, i64)>,
+    revised: Vec<MsEvent>,
+    /// When set, the callback calls back into this stream (an address, so that `Collected`
+    /// stays `Send`), and what those calls returned.
+    reentrant: Option<usize>,
+    reentrant_codes: Vec<i32>,
+}
+
+unsafe extern "C" fn collect(e: *const MsEvent, user: *mut c_void) {
+    // SAFETY: `user` is the &mut Collected passed with the call; `e` is valid during the call.
+    let (c, e) = unsafe { (&mut *user.cast::<Collected>(), *e) };
+    c.events.push(e);
+    match e.kind {
+        MS_EVENT_OPENED => {
+            c.live.insert(e.segment_id, (e.start_frame, e.start_frame, e.label));
+        }
+        MS_EVENT_EXTENDED | MS_EVENT_CLOSED => {
+            if let Some(s) = c.live.get_mut(&e.segment_id) {
+                s.1 = e.end_frame;
+            }
+        }
+        MS_EVENT_RELABEL => {
+            if let Some(s) = c.live.get_mut(&e.segment_id) {
+                assert_eq!(s.2, e.from_label, "relabel of segment {}", e.segment_id);
+                s.2 = e.label;
+            }
+        }
+        MS_EVENT_MERGED => {
+            c.live.remove(&e.other_id);
+            if let Some(s) = c.live.get_mut(&e.segment_id) {
+                s.1 = e.end_frame;
+            }
+        }
+        MS_EVENT_REVISED => c.revised.push(e),
+        _ => {}
+    }
+    if let Some(s) = c.reentrant {
+        let s = s as *mut MsStream;
+        let frame = [0.0f32; 96];
+        // SAFETY: a live stream; the call must be refused, not run.
+        c.reentrant_codes.push(unsafe { ms_stream_push(s, frame.as_ptr(), 96, None, null_mut()) });
+    }
+}
+
+fn user(c: &mut Collected) -> *mut c_void {
+    (c as *mut Collected).cast()
+}
+
+/// Streams the first `frames` frames of the bundled take (all when `None`) and finishes.
+fn stream_take(actions: usize, frames: Option<usize>) -> Collected {
+    let t = take();
+    let mut c = Collected::default();
+    // SAFETY: a live model.
+    let s = unsafe { ms_stream_new(model(), t.fps, t.frames.ncols(), actions) };
+    assert!(!s.is_null(), "ms_stream_new: {}", last_error());
+    for row in t.frames.rows().into_iter().take(frames.unwrap_or(usize::MAX)) {
+        let row = row.to_vec();
+        // SAFETY: a live stream, a frame of row.len() floats, our callback and its data.
+        let rc = unsafe { ms_stream_push(s, row.as_ptr(), row.len(), Some(collect), user(&mut c)) };
+        assert_eq!(rc, MS_OK, "ms_stream_push: {}", last_error());
+    }
+    // SAFETY: as above.
+    let rc = unsafe { ms_stream_finish(s, Some(collect), user(&mut c)) };
+    assert_eq!(rc, MS_OK, "ms_stream_finish: {}", last_error());
+    // SAFETY: freed once.
+    unsafe { ms_stream_free(s) };
+    c
+}
+
+fn label_file(actions: usize) -> Vec<MsSegment> {
+    let (take, asf) = (cstr(&repo(TAKE)), cstr(&repo(ASF)));
+    let (mut out, mut n) = (null_mut(), 0usize);
+    // SAFETY: live model, valid strings, writable out-parameters.
+    let rc = unsafe {
+        ms_label_file(model(), take.as_ptr(), asf.as_ptr(), 0.0, actions, &mut out, &mut n)
+    };
+    assert_eq!(rc, MS_OK, "ms_label_file: {}", last_error());
+    assert!(n > 0 && !out.is_null());
+    // SAFETY: out holds n segments until freed.
+    let segs = unsafe { std::slice::from_raw_parts(out, n) }.to_vec();
+    // SAFETY: the pointer and count ms_label_file gave.
+    unsafe { ms_segments_free(out, n) };
+    segs
+}
+
+fn key(s: &Segment) -> (u64, u64, i64, f32) {
+    (s.start as u64, s.end as u64, s.label.map_or(-1, |l| l as i64), s.confidence)
+}
+
+fn assert_stream_equals_batch(c: &Collected, reference: &[Segment], frames: usize) {
+    let got: Vec<_> =
+        c.revised.iter().map(|e| (e.start_frame, e.end_frame, e.label, e.confidence)).collect();
+    let want: Vec<_> = reference.iter().map(key).collect();
+    assert_eq!(got, want, "streamed final segments differ from the Rust batch labeling");
+    let ids: Vec<u64> = c.revised.iter().map(|e| e.segment_id).collect();
+    assert_eq!(ids, reference.iter().map(|s| s.id).collect::<Vec<_>>());
+    assert!(c.revised.iter().all(|e| e.is_final == 1));
+    let last = c.events.last().expect("events");
+    assert_eq!((last.kind, last.end_frame, last.is_final), (MS_EVENT_FINALIZED, frames as u64, 1));
+    // Live provisional events came before the end, and they are marked provisional.
+    let first_revised = c.events.iter().position(|e| e.kind == MS_EVENT_REVISED).expect("revised");
+    let live = &c.events[..first_revised];
+    assert!(live.iter().any(|e| e.kind == MS_EVENT_OPENED), "no live OPENED event");
+    assert!(live.iter().any(|e| e.kind == MS_EVENT_EXTENDED), "no live EXTENDED event");
+    assert!(live.iter().all(|e| e.is_final == 0));
+    assert!(!c.live.is_empty());
+}
+
+#[test]
+fn streaming_equals_batch_with_k_given() {
+    let t = take();
+    let reference = reference(4);
+    assert!(reference.len() >= 4, "{} segments", reference.len());
+    let streamed = stream_take(4, None);
+    assert_stream_equals_batch(&streamed, reference, t.frames.nrows());
+    let batch = label_file(4);
+    let got: Vec<_> =
+        batch.iter().map(|s| (s.start_frame, s.end_frame, s.label, s.confidence)).collect();
+    assert_eq!(got, reference.iter().map(key).collect::<Vec<_>>(), "ms_label_file");
+    for (s, r) in batch.iter().zip(reference) {
+        assert_eq!((s.start_s, s.end_s), (r.start_s(t.fps), r.end_s(t.fps)));
+    }
+    assert_eq!(batch.last().map(|s| s.end_frame), Some(t.frames.nrows() as u64));
+}
+
+#[test]
+fn streaming_equals_batch_with_k_inferred_on_two_threads_at_once() {
+    let t = take();
+    let reference = reference(0);
+    // Two streams of one shared model on two threads at the same time.
+    let streams: Vec<Collected> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..2).map(|_| sc.spawn(|| stream_take(0, None))).collect();
+        hs.into_iter().map(|h| h.join().expect("stream thread")).collect()
+    });
+    for c in &streams {
+        assert_stream_equals_batch(c, reference, t.frames.nrows());
+    }
+    let batch = label_file(0);
+    let got: Vec<_> =
+        batch.iter().map(|s| (s.start_frame, s.end_frame, s.label, s.confidence)).collect();
+    assert_eq!(got, reference.iter().map(key).collect::<Vec<_>>(), "ms_label_file, K inferred");
+}
+
+#[test]
+fn handles_are_thread_safe_and_version_is_the_crate_version() {
+    fn shared<T: Send + Sync>() {}
+    fn sent<T: Send>() {}
+    shared::<MsModel>();
+    sent::<MsStream>();
+    // SAFETY: a static NUL-terminated string.
+    let v = unsafe { std::ffi::CStr::from_ptr(ms_version()) };
+    assert_eq!(v.to_str().expect("UTF-8"), env!("CARGO_PKG_VERSION"));
+}
+
+/// Runs `f`, which must fail with `code`, and returns the message.
+fn fails(code: i32, got: i32) -> String {
+    assert_eq!(got, code, "return code (message: {})", last_error());
+    assert_eq!(ms_last_error_code(), code);
+    let m = last_error();
+    assert!(!m.is_empty());
+    m
+}
+
+#[test]
+fn model_load_errors_name_the_file() {
+    let ok = cstr(&repo(MANIFEST));
+    let load = |m: &CString, b: Option<&CString>, lib: Option<&CString>| {
+        // SAFETY: valid strings or NULL.
+        let p = unsafe {
+            ms_model_load(
+                m.as_ptr(),
+                b.map_or(null(), |b| b.as_ptr()),
+                lib.map_or(null(), |l| l.as_ptr()),
+            )
+        };
+        if p.is_null() {
+            ms_last_error_code()
+        } else {
+            // SAFETY: freed once.
+            unsafe { ms_model_free(p) };
+            MS_OK
+        }
+    };
+    // SAFETY: NULL manifest is refused.
+    assert!(unsafe { ms_model_load(null(), null(), null()) }.is_null());
+    assert!(fails(MS_ERR_NULL, ms_last_error_code()).contains("manifest_json"));
+
+    let missing = cstr(&repo("models/no_such_model.json"));
+    let m = fails(MS_ERR_IO, load(&missing, None, None));
+    assert!(m.contains("no_such_model.json: ") && !m.contains("basis"), "{m}");
+    let m = fails(MS_ERR_IO, load(&missing, Some(&cstr(&repo(BASIS))), None));
+    assert!(m.contains("no_such_model.json: "), "{m}");
+
+    let not_json = cstr(&repo(TAKE));
+    let m = fails(MS_ERR_FORMAT, load(&not_json, Some(&cstr(&repo(BASIS))), None));
+    assert!(m.contains("86_01.amc:"), "{m}");
+
+    let bad_basis = cstr(&repo("models/no_such.basis.json"));
+    let m = fails(MS_ERR_IO, load(&ok, Some(&bad_basis), None));
+    assert!(m.contains("no_such.basis.json"), "{m}");
+
+    let bad_lib = cstr(&repo("no/libonnxruntime.so.1.31.1"));
+    let m = fails(MS_ERR_RUNTIME, load(&ok, None, Some(&bad_lib)));
+    assert!(m.contains("no/libonnxruntime.so.1.31.1"), "{m}");
+
+    let bad_utf8 = CString::new(b"models/\xff.json".to_vec()).expect("no NUL");
+    let m = fails(MS_ERR_ARGUMENT, load(&bad_utf8, None, None));
+    assert!(m.contains("manifest_json") && m.contains("UTF-8"), "{m}");
+
+    // The default basis beside the manifest is found when none is given.
+    assert_eq!(load(&ok, None, None), MS_OK, "{}", last_error());
+    // SAFETY: NULL is fine for the free functions and the accessors.
+    unsafe {
+        ms_model_free(null_mut());
+        assert_eq!(ms_model_channels(null()), 0);
+        assert_eq!(ms_model_channels(model()), 96);
+        assert!(ms_model_fps(model()) > 0.0);
+    }
+}
+
+#[test]
+fn stream_errors_are_codes_and_refused_frames_change_nothing() {
+    let t = take();
+    let fps = t.fps;
+    // SAFETY: every call below gets NULL or live handles and valid buffers of the given size.
+    unsafe {
+        assert!(ms_stream_new(null(), fps, 96, 4).is_null());
+        assert!(fails(MS_ERR_NULL, ms_last_error_code()).contains("model"));
+        assert!(ms_stream_new(model(), fps, 95, 4).is_null());
+        let m = fails(MS_ERR_ARGUMENT, ms_last_error_code());
+        assert!(m.contains("channels") && m.contains("96") && m.contains("95"), "{m}");
+        for bad in [1.0, f64::NAN, f64::INFINITY] {
+            assert!(ms_stream_new(model(), bad, 96, 4).is_null());
+            assert!(fails(MS_ERR_ARGUMENT, ms_last_error_code()).contains("input_fps"));
+        }
+
+        let frame = |i: usize| t.frames.row(i).to_vec();
+        assert_eq!(
+            ms_stream_push(null_mut(), frame(0).as_ptr(), 96, None, null_mut()),
+            MS_ERR_NULL
+        );
+        let s = ms_stream_new(model(), fps, 96, 4);
+        assert!(!s.is_null(), "{}", last_error());
+        let m = fails(MS_ERR_NULL, ms_stream_push(s, null(), 96, None, null_mut()));
+        assert!(m.contains("frame 0"), "{m}");
+        let m = fails(MS_ERR_ARGUMENT, ms_stream_push(s, frame(0).as_ptr(), 94, None, null_mut()));
+        assert!(m.contains("frame 0: channels: expected 96") && m.contains("94"), "{m}");
+        for i in 0..10 {
+            assert_eq!(ms_stream_push(s, frame(i).as_ptr(), 96, None, null_mut()), MS_OK);
+        }
+        let mut nan = frame(10);
+        nan[3] = f32::NAN;
+        let m = fails(MS_ERR_ARGUMENT, ms_stream_push(s, nan.as_ptr(), 96, None, null_mut()));
+        assert!(m.contains("frame 10 values[3]") && m.contains("NaN"), "{m}");
+        nan[3] = f32::NEG_INFINITY;
+        assert_eq!(ms_stream_push(s, nan.as_ptr(), 96, None, null_mut()), MS_ERR_ARGUMENT);
+        // The stream goes on after refused frames: frame 10 is still next.
+        assert_eq!(ms_stream_push(s, frame(10).as_ptr(), 96, None, null_mut()), MS_OK);
+        // 11 frames give no window: four actions cannot be found.
+        let m = fails(MS_ERR_ARGUMENT, ms_stream_finish(s, None, null_mut()));
+        assert!(m.contains("actions"), "{m}");
+        // A failed finish fails the stream.
+        let m = fails(MS_ERR_STATE, ms_stream_push(s, frame(11).as_ptr(), 96, None, null_mut()));
+        assert!(m.contains("failed earlier") && m.contains("actions"), "{m}");
+        ms_stream_free(s);
+        ms_stream_free(null_mut());
+        assert_eq!(ms_stream_finish(null_mut(), None, null_mut()), MS_ERR_NULL);
+    }
+}
+
+#[test]
+fn finished_streams_and_reentrant_callbacks_are_refused() {
+    let t = take();
+    let mut c = Collected::default();
+    // SAFETY: live handles, frames of 96 floats, our callback and its data.
+    unsafe {
+        let s = ms_stream_new(model(), t.fps, 96, 0);
+        assert!(!s.is_null(), "{}", last_error());
+        for row in t.frames.rows().into_iter().take(600) {
+            let row = row.to_vec();
+            assert_eq!(ms_stream_push(s, row.as_ptr(), 96, None, null_mut()), MS_OK);
+        }
+        c.reentrant = Some(s as usize);
+        assert_eq!(ms_stream_finish(s, Some(collect), user(&mut c)), MS_OK, "{}", last_error());
+        assert!(!c.revised.is_empty());
+        assert_eq!(c.reentrant_codes.len(), c.events.len());
+        assert!(c.reentrant_codes.iter().all(|&r| r == MS_ERR_STATE), "{:?}", c.reentrant_codes);
+        assert!(last_error().contains("own event callback"), "{}", last_error());
+        let row = t.frames.row(600).to_vec();
+        let m = fails(MS_ERR_STATE, ms_stream_push(s, row.as_ptr(), 96, None, null_mut()));
+        assert!(m.contains("finished"), "{m}");
+        assert_eq!(ms_stream_finish(s, None, null_mut()), MS_ERR_STATE);
+        ms_stream_free(s);
+    }
+}
+
+#[test]
+fn label_file_errors_name_the_file() {
+    let run = |path: &CString, asf: Option<&CString>, fps: f64, actions: usize| {
+        let (mut out, mut n) = (std::ptr::dangling_mut::<MsSegment>(), 7usize);
+        // SAFETY: live model, valid strings, writable out-parameters.
+        let rc = unsafe {
+            ms_label_file(
+                model(),
+                path.as_ptr(),
+                asf.map_or(null(), |a| a.as_ptr()),
+                fps,
+                actions,
+                &mut out,
+                &mut n,
+            )
+        };
+        if rc != MS_OK {
+            assert!(out.is_null() && n == 0, "outputs reset on failure");
+        } else {
+            // SAFETY: as ms_label_file gave them.
+            unsafe { ms_segments_free(out, n) };
+        }
+        rc
+    };
+    let (take, asf) = (cstr(&repo(TAKE)), cstr(&repo(ASF)));
+    let missing = cstr(&repo("examples/data/no_such.amc"));
+    let m = fails(MS_ERR_IO, run(&missing, Some(&asf), 0.0, 4));
+    assert!(m.contains("no_such.amc"), "{m}");
+    let m = fails(MS_ERR_FORMAT, run(&take, None, 0.0, 4));
+    assert!(m.contains("86_01.amc") && m.contains("ASF"), "{m}");
+    let m = fails(MS_ERR_FORMAT, run(&cstr(&repo("README.md")), None, 0.0, 4));
+    assert!(m.contains("README.md") && m.contains("unknown file type"), "{m}");
+    let m = fails(MS_ERR_ARGUMENT, run(&take, Some(&asf), f64::NAN, 4));
+    assert!(m.contains("fps"), "{m}");
+    let m = fails(MS_ERR_ARGUMENT, run(&take, Some(&asf), 0.0, 100_000));
+    assert!(m.contains("86_01.amc") && m.contains("actions"), "{m}");
+    // SAFETY: NULL out-parameters and paths are refused.
+    unsafe {
+        let mut n = 0usize;
+        let rc = ms_label_file(model(), take.as_ptr(), asf.as_ptr(), 0.0, 4, null_mut(), &mut n);
+        assert!(fails(MS_ERR_NULL, rc).contains("out"));
+        let mut out = null_mut();
+        let rc = ms_label_file(model(), null(), null(), 0.0, 4, &mut out, &mut n);
+        assert!(fails(MS_ERR_NULL, rc).contains("path"));
+        let rc = ms_label_file(null(), take.as_ptr(), asf.as_ptr(), 0.0, 4, &mut out, &mut n);
+        assert!(fails(MS_ERR_NULL, rc).contains("model"));
+        ms_segments_free(null_mut(), 0);
+    }
+}
