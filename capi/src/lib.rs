@@ -612,13 +612,15 @@ pub unsafe extern "C" fn ms_stream_new(
         params.streaming = true;
         params.engine.batch = 1;
         params.provisional_every = PROVISIONAL_EVERY;
-        let engine = Engine::new(m.model.clone(), m.pool.take()?, input_fps, params.engine)?;
-        let dim = engine.embedding_len().ok_or_else(|| {
-            Fail::new(
+        if m.model.basis().is_none() {
+            return Err(Fail::new(
                 MS_ERR_FORMAT,
                 "the model has no POD basis (fit one with motionseg fit-basis)",
-            )
-        })?;
+            ));
+        }
+        // The embedding layout (and the change score's part of it) comes from the model.
+        let dim = params.bind_model(&m.model)?;
+        let engine = Engine::new(m.model.clone(), m.pool.take()?, input_fps, params.engine)?;
         let labeler = StreamLabeler::new(&params, dim, input_fps)?;
         Ok(Box::into_raw(Box::new(MsStream {
             engine,
