@@ -84,9 +84,11 @@ impl LabelerParams {
 
 impl LabelerParams {
     /// Length of this labeling's window embeddings with `model` (which needs a basis). With
-    /// [`Summary::MeanPose`] it also points the segments method's change score at the decoder
-    /// part ([`SegmentParams::change_dims`]); [`StreamLabeler::new`] refuses such embeddings
-    /// until this was called. [`label_take`] and the live service call it themselves.
+    /// [`Summary::MeanPose`] it also tells the segments method where the decoder part ends and
+    /// how many windows later the pose part's change score is read
+    /// ([`SegmentParams::change_split`], [`SegmentParams::change_shift`]: `T_e / (2 · hop)`,
+    /// half a window); [`StreamLabeler::new`] refuses such embeddings until this was called.
+    /// [`label_take`] and the live service call it themselves.
     pub fn bind_model(&mut self, model: &EngineModel) -> Result<usize> {
         let m = model.manifest();
         let k = model.basis().map(|b| b.modes()).ok_or_else(|| Error::Param {
@@ -96,7 +98,11 @@ impl LabelerParams {
         let summary = self.engine.summary;
         let decoder = summary.len(m.t_d, k);
         if let Method::Segments(sp) = &mut self.method {
-            sp.change_dims = if summary.pose_len(1) > 0 { decoder } else { 0 };
+            let pose = summary.pose_len(1) > 0;
+            sp.change_split = if pose { decoder } else { 0 };
+            // Half a window, in windows: from the window's middle to its end.
+            let hop = self.engine.hop.max(1);
+            sp.change_shift = if pose { (m.t_e + hop) / (2 * hop) } else { 0 };
         }
         Ok(decoder + summary.pose_len(m.input_channels()))
     }
@@ -188,9 +194,9 @@ impl StreamLabeler {
         let clusterer = match params.method {
             Method::Windows => Stage::Windows(cp.build()?),
             Method::Segments(sp) => {
-                if params.engine.summary.pose_len(1) > 0 && sp.change_dims == 0 {
+                if params.engine.summary.pose_len(1) > 0 && sp.change_split == 0 {
                     return Err(Error::Param {
-                        name: "change_dims",
+                        name: "change_split",
                         message: "embeddings with pose statistics need the decoder part's \
                                   length for the change score (LabelerParams::bind_model)"
                             .to_owned(),

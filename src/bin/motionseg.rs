@@ -1107,7 +1107,7 @@ fn eval_case(
     let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
     // The comparators see the decoder states alone (the part before any pose statistics).
     let dec_dim = match given.method {
-        Method::Segments(sp) if sp.change_dims > 0 => sp.change_dims,
+        Method::Segments(sp) if sp.change_split > 0 => sp.change_split,
         _ => dim,
     };
     let points = Array2::from_shape_fn((windows.len(), dec_dim), |(i, j)| windows[i].values[j]);
@@ -1140,7 +1140,7 @@ fn eval_case(
         record(scores, STREAM_METHOD, mode, name, evaluate(truth, &live.frame_labels, tolerance)?);
         // Both clustering methods on the decoder states alone (what the pose statistics add).
         let seg = match params.method {
-            Method::Segments(sp) => SegmentParams { change_dims: 0, ..sp },
+            Method::Segments(sp) => SegmentParams { change_split: 0, change_shift: 0, ..sp },
             Method::Windows => SegmentParams::default(),
         };
         for (method, other_name) in [

@@ -13,11 +13,15 @@
 //!
 //! 1. **Change score.** Windows are unit vectors. For window `t` the score is the cosine distance
 //!    between the mean of the `context` windows before `t` and the mean of the `context` windows
-//!    from `t` on (fewer at the ends of the stream).
+//!    from `t` on (fewer at the ends of the stream). Embeddings in two parts (decoder states,
+//!    then pose statistics: [`SegmentParams::change_split`]) score each part so and take the
+//!    mean, the pose part read `change_shift` windows later (it describes the window's middle,
+//!    the decoder states its end). Measured on the development trials, the two together find
+//!    the changes that either alone misses (a gradual punch → cheer in trial 05).
 //! 2. **Boundaries.** `t` is a peak when its score is at least `min_change` and the largest
 //!    within `context` windows on either side (the first of equal maxima wins); the boundary is
 //!    placed `lag` windows later (the states describe a window's end). A boundary is therefore
-//!    known `2·context` windows after `t`: the delay of this stage.
+//!    known `2·context + change_shift` windows after `t`: the delay of this stage.
 //! 3. **Segment distance.** Between segments `A` and `B`: for every window of `A` its nearest
 //!    window of `B` (cosine), and the other way round; the distance is the larger of the two
 //!    `quantile`-quantiles of those nearest-window distances. A low quantile asks "do the two
@@ -89,12 +93,18 @@ pub struct SegmentParams {
     pub max_segment_windows: usize,
     /// Closed segments kept (each close costs a distance to every kept one). Default 256.
     pub max_segments: usize,
-    /// The change score reads only the first this many components of each window (0 = all):
-    /// with [`Summary::MeanPose`](crate::embed::Summary::MeanPose) embeddings, the decoder
-    /// part. The pose statistics describe the window as a whole, not its end, so their changes
-    /// come at another lag; measured on the development trials, boundaries from them lose
-    /// accuracy. Set by the labeler from the model. Default 0.
-    pub change_dims: usize,
+    /// Embeddings in two parts: the first `change_split` components (the decoder states) and
+    /// the rest (the window's pose statistics, [`Summary::MeanPose`](crate::embed::Summary)).
+    /// The change score is then the mean of the two parts' scores, the second read
+    /// [`change_shift`](Self::change_shift) windows later. 0 = one part. Set by the labeler
+    /// from the model. Default 0.
+    pub change_split: usize,
+    /// Windows by which the second part's change score is read later. The decoder states
+    /// describe a window's end, the pose statistics the window as a whole, whose middle is half
+    /// a window earlier: the labeler sets `T_e / (2 · hop)` windows (6 at hop 4), so that both
+    /// scores peak at the same change. It adds that many windows to the boundary delay.
+    /// Default 0.
+    pub change_shift: usize,
 }
 
 impl Default for SegmentParams {
@@ -108,7 +118,8 @@ impl Default for SegmentParams {
             threshold: 0.35,
             max_segment_windows: 256,
             max_segments: 256,
-            change_dims: 0,
+            change_split: 0,
+            change_shift: 0,
         }
     }
 }
@@ -143,6 +154,9 @@ impl SegmentParams {
         }
         if self.max_segments < 2 {
             return bad("max_segments", "must be at least 2".into());
+        }
+        if self.change_shift > MAX_CONTEXT {
+            return bad("change_shift", format!("must be at most {MAX_CONTEXT} windows"));
         }
         Ok(())
     }
@@ -235,10 +249,10 @@ impl SegmentClusterer {
         if dim == 0 {
             return Err(Error::Param { name: "dim", message: "must be at least 1".into() });
         }
-        if params.change_dims > dim {
+        if params.change_split > dim {
             return Err(Error::Param {
-                name: "change_dims",
-                message: format!("{} exceeds the embedding length {dim}", params.change_dims),
+                name: "change_split",
+                message: format!("{} exceeds the embedding length {dim}", params.change_split),
             });
         }
         if cut == SegmentCut::Count(0) {
@@ -309,7 +323,7 @@ impl SegmentClusterer {
         self.n += 1;
         let l = self.params.context;
         // Scores with a full right context are final now.
-        while self.scores_start + self.scores.len() + l <= self.n {
+        while self.scores_start + self.scores.len() + l + self.shift() <= self.n {
             let t = self.scores_start + self.scores.len();
             let s = self.score(t);
             self.scores.push_back(s);
@@ -347,21 +361,36 @@ impl SegmentClusterer {
         Ok(())
     }
 
-    /// Cosine distance between the means before and from `t` (0 for `t = 0`).
+    /// Windows by which the second part's score is read later (0 with one part).
+    fn shift(&self) -> usize {
+        match self.params.change_split {
+            s if s > 0 && s < self.dim => self.params.change_shift,
+            _ => 0,
+        }
+    }
+
+    /// The change score at `t`: of the whole vector, or the mean of the two parts' scores (the
+    /// second at `t + change_shift`).
     fn score(&self, t: usize) -> f32 {
+        let split = self.params.change_split;
+        if split == 0 || split >= self.dim {
+            return self.part_score(t, 0..self.dim);
+        }
+        0.5 * (self.part_score(t, 0..split) + self.part_score(t + self.shift(), split..self.dim))
+    }
+
+    /// Cosine distance between the means of components `part` before and from `t` (0 for
+    /// `t = 0` and past the end).
+    fn part_score(&self, t: usize, part: std::ops::Range<usize>) -> f32 {
         let l = self.params.context;
         let (a, b) = (t.saturating_sub(l), (t + l).min(self.n));
         if t == 0 || t >= b {
             return 0.0;
         }
-        let dims = match self.params.change_dims {
-            0 => self.dim,
-            d => d,
-        };
-        let mut left = vec![0f64; dims];
-        let mut right = vec![0f64; dims];
+        let mut left = vec![0f64; part.len()];
+        let mut right = vec![0f64; part.len()];
         for p in a..b {
-            let row = &self.recent[p - self.recent_start][..dims];
+            let row = &self.recent[p - self.recent_start][part.clone()];
             let acc = if p < t { &mut left } else { &mut right };
             for (s, &x) in acc.iter_mut().zip(row) {
                 *s += f64::from(x);

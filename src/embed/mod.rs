@@ -53,8 +53,8 @@ pub enum Summary {
     /// where the movement goes, the statistics what it looks like; with equal weight the
     /// segment distance sees both (the labeling default: on the development trials the same
     /// K-given accuracy, better K inferred, and better on other subjects' clips, whose poses
-    /// the model never saw). The change score still reads the decoder part alone
-    /// ([`SegmentParams::change_dims`](crate::cluster::segments::SegmentParams::change_dims)).
+    /// the model never saw); the segments method scores changes in each part
+    /// ([`SegmentParams::change_split`](crate::cluster::segments::SegmentParams::change_split)).
     MeanPose,
 }
 

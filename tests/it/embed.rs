@@ -266,16 +266,19 @@ fn pose_statistics_need_the_model_bound_before_labeling() {
     let k = model.basis().expect("basis").modes();
     let dim = k + 2 * model.manifest().input_channels();
     let e = StreamLabeler::new(&p, dim, 120.0).expect_err("unbound").to_string();
-    assert!(e.contains("change_dims") && e.contains("bind_model"), "{e}");
+    assert!(e.contains("change_split") && e.contains("bind_model"), "{e}");
     assert_eq!(p.bind_model(&model).expect("bind"), dim);
     let Method::Segments(sp) = p.method else { panic!("segments method") };
-    assert_eq!(sp.change_dims, k, "the change score reads the decoder part");
+    assert_eq!(sp.change_split, k, "the decoder part comes first");
+    // The pose part is read half a window later: the fixture's T_e = 10 model frames at hop 4
+    // is 1.25 windows, so 1 (the shipped model's 50 frames give 6).
+    assert_eq!((model.manifest().t_e, p.engine.hop, sp.change_shift), (10, 4, 1));
     StreamLabeler::new(&p, dim, 120.0).expect("bound");
     // Decoder states alone: no pose part, the change score reads everything.
     p.engine.summary = Summary::Mean;
     assert_eq!(p.bind_model(&model).expect("bind"), k);
     let Method::Segments(sp) = p.method else { panic!("segments method") };
-    assert_eq!(sp.change_dims, 0);
+    assert_eq!((sp.change_split, sp.change_shift), (0, 0));
 }
 
 fn common_data(rel: &str) -> PathBuf {

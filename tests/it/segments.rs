@@ -141,7 +141,7 @@ fn bad_parameters_and_vectors_are_named() {
         (SegmentParams { min_windows: 0, ..p }, "min_windows"),
         (SegmentParams { threshold: f32::NAN, ..p }, "threshold"),
         (SegmentParams { max_segments: 1, ..p }, "max_segments"),
-        (SegmentParams { change_dims: 9, ..p }, "change_dims"),
+        (SegmentParams { change_shift: usize::MAX, ..p }, "change_shift"),
     ];
     for (params, field) in cases {
         let e = SegmentClusterer::new(params, SegmentCut::Threshold, 8).unwrap_err().to_string();
@@ -294,23 +294,31 @@ fn long_live_streams_track_only_the_kept_windows() {
 }
 
 #[test]
-fn the_change_score_reads_only_the_leading_components() {
-    // Components 0-3 hold one movement throughout; components 4-7 change halfway. Reading all
-    // eight finds the change; reading the first four (`change_dims`) does not, while the
-    // segment distances still see all eight.
-    let windows: Vec<Vec<f32>> = (0..240)
-        .map(|t| {
-            let lead = window(0, t);
-            let tail = window(if t < 120 { 1 } else { 2 }, t + 7);
-            lead[..4].iter().chain(&tail[..4]).copied().collect()
-        })
-        .collect();
+fn two_part_embeddings_score_each_part_and_shift_the_second() {
+    // Components 0-3 (the "decoder" part) hold one movement throughout; components 4-7 (the
+    // "pose" part) change at window 126. Read 6 windows later, the pose part's change is
+    // scored at 120; unshifted at 126.
+    let two = |lead_change: usize, tail_change: usize| -> Vec<Vec<f32>> {
+        (0..240)
+            .map(|t| {
+                let lead = window(if t < lead_change { 0 } else { 3 }, t);
+                let tail = window(if t < tail_change { 5 } else { 6 }, t + 7);
+                lead[..4].iter().chain(&tail[4..]).copied().collect()
+            })
+            .collect()
+    };
     let p = SegmentParams { lag: 0, ..SegmentParams::default() };
-    assert_eq!(run(p, SegmentCut::Count(2), &windows).boundaries(), vec![0, 120]);
-    let lead = run(SegmentParams { change_dims: 4, ..p }, SegmentCut::Count(2), &windows);
-    assert_eq!(lead.boundaries(), vec![0]);
-    assert_eq!(
-        run(SegmentParams { change_dims: 8, ..p }, SegmentCut::Count(2), &windows).boundaries(),
-        vec![0, 120]
-    );
+    let tail_only = two(usize::MAX, 126);
+    let split = SegmentParams { change_split: 4, ..p };
+    assert_eq!(run(split, SegmentCut::Count(2), &tail_only).boundaries(), vec![0, 126]);
+    let shifted = SegmentParams { change_shift: 6, ..split };
+    assert_eq!(run(shifted, SegmentCut::Count(2), &tail_only).boundaries(), vec![0, 120]);
+    // Both parts change, the second 6 windows later: shifted, their peaks coincide.
+    let both = two(120, 126);
+    assert_eq!(run(shifted, SegmentCut::Count(2), &both).boundaries(), vec![0, 120]);
+    // A split beyond the embedding is refused, naming the field.
+    let e = SegmentClusterer::new(SegmentParams { change_split: 9, ..p }, SegmentCut::Count(2), 8)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("change_split"), "{e}");
 }
