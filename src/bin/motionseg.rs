@@ -1158,6 +1158,28 @@ fn eval_case(
             let report = evaluate(truth, &other.frame_labels, tolerance)?;
             record(scores, other_name, mode, name, report);
         }
+        // The pose statistics alone (what the network adds): the same segments method, each
+        // window given the statistics of the window `change_shift` later (their middle is
+        // its end, as the decoder states describe it) and no lag, so that their boundaries are
+        // placed as well as they can be.
+        if let Method::Segments(sp) = params.method {
+            if sp.change_split > 0 && sp.change_split < dim {
+                let last = windows.len() - 1;
+                let mut p = params.clone();
+                let only = SegmentParams { change_split: 0, change_shift: 0, lag: 0, ..sp };
+                (p.method, p.engine.summary) = (Method::Segments(only), Summary::Mean);
+                p.keep_all(windows.len());
+                let mut pose = StreamLabeler::new(&p, dim - sp.change_split, take.fps)?;
+                for (i, w) in windows.iter().enumerate() {
+                    let ahead = &windows[(i + sp.change_shift).min(last)].values;
+                    let values = ahead[sp.change_split..].to_vec();
+                    pose.push_window(&WindowEmbedding { span: w.span, values }, &mut events)?;
+                }
+                let pose = pose.finish(n, &mut events)?;
+                let report = evaluate(truth, &pose.frame_labels, tolerance)?;
+                record(scores, "pose statistics only (no network): segments", mode, name, report);
+            }
+        }
     }
 
     if args.quick {
