@@ -154,7 +154,8 @@ impl Segmentation for Service {
     ) -> std::result::Result<Response<proto::ListModelsResponse>, Status> {
         let models = self.inner.config.models.iter().enumerate().map(|(i, (name, model))| {
             let m = model.manifest();
-            let modes = model.basis().map_or(0, |b| b.modes());
+            // The labeling default's layout: decoder modes, then the pose statistics.
+            let dim = LabelerParams::new(None).bind_model(model).unwrap_or(0);
             proto::ModelInfo {
                 name: name.to_owned(),
                 is_default: i == 0,
@@ -165,7 +166,7 @@ impl Segmentation for Service {
                 t_e: m.t_e as u32,
                 t_d: m.t_d as u32,
                 state_dim: m.state_dim as u32,
-                embedding_dim: modes as u32,
+                embedding_dim: dim as u32,
                 onnx_sha256: m.onnx_sha256.clone(),
             }
         });

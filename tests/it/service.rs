@@ -499,7 +499,8 @@ fn list_models_and_health() {
         assert_eq!((m.name.as_str(), m.is_default, m.channels), ("default", true, 96));
         assert_eq!(m.joints, take().joints);
         assert_eq!((m.t_e, m.t_d, m.model_fps), (50, 25, 30.0));
-        assert!(m.embedding_dim > 0);
+        // The default labeling's layout: 180 POD modes, then mean and std of 66 input channels.
+        assert_eq!(m.embedding_dim, 180 + 2 * 66);
         let h = client.health(proto::HealthRequest {}).await.expect("health").into_inner();
         assert_eq!(h.status, proto::health_response::Status::Serving as i32);
         assert_eq!((h.active_sessions, h.max_sessions), (0, 16));
