@@ -127,6 +127,13 @@ fn fit_basis_then_embed_with_the_fixture_model() {
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("loading ONNX Runtime from Cargo.toml"), "{err}");
+    // The labeling embedding is not an `embed` summary: refused by name.
+    let o = motionseg(
+        &[&["embed"][..], &take, &model, &["--basis", &b, "--summary", "mean-pose"]].concat(),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--summary mean-pose") && err.contains("decoder states only"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -166,7 +173,16 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
     let frames = std::fs::read_to_string(&fl).expect("frame labels");
     assert_eq!(frames.lines().count(), 4580);
     assert!(std::fs::read_to_string(&svg).expect("svg").contains("truth"));
+    // The decoder states alone (the comparison setting) label the whole take too.
+    let o = motionseg(
+        &[&["segment"][..], &take, &model, &["--basis", &b, "-k", "4", "--summary", "mean"]]
+            .concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).trim_end().ends_with('}'), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("\"end_frame\":4579"), "{}", text(&o.stdout));
     for (extra, want) in [
+        (vec!["--summary", "median"], "expected mean, mean-pose"),
         (vec!["-k", "0"], "at least 1"),
         (vec!["-k", "100000"], "100000 actions"),
         (vec!["--format", "xml"], "expected jsonl or csv"),
