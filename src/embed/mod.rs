@@ -51,10 +51,10 @@ pub enum Summary {
     /// standard deviation over the window of each model input channel (the normalised pose the
     /// encoder read), scaled to unit length together (`2 · C` values). The decoder states say
     /// where the movement goes, the statistics what it looks like; with equal weight the
-    /// segment distance sees both (the labeling default: on the development trials the same
-    /// K-given accuracy, better K inferred, and better on other subjects' clips, whose poses
-    /// the model never saw); the segments method scores changes in each part
+    /// segment distance sees both, and the segments method scores changes in each part
     /// ([`SegmentParams::change_split`](crate::cluster::segments::SegmentParams::change_split)).
+    /// The labeling default: on the development trials 93.9 / 90.2 % (K given / inferred)
+    /// against 91.2 / 87.1 % for the decoder states and 87.2 / 51.8 % for the statistics alone.
     MeanPose,
 }
 
