@@ -24,9 +24,9 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder};
+use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder, SessionPool};
 use motionseg::embed::Embedder;
 use motionseg::engine::{Engine, EngineModel, WindowEmbedding};
 use motionseg::features::motion_features;
@@ -209,30 +209,17 @@ unsafe fn path_arg(p: *const c_char, arg: &str) -> Result<Option<PathBuf>, Fail>
 // ---------------------------------------------------------------------------------------------
 // Model
 
-/// Warm ONNX Runtime sessions of one model, reused by streams and files (building one for the
-/// shipped model takes most of a second).
-#[derive(Debug)]
-struct RunnerPool {
-    model: EngineModel,
-    idle: Mutex<Vec<OrtEmbedder>>,
-}
-
-impl RunnerPool {
-    fn take(self: &Arc<Self>) -> Result<Runner, Error> {
-        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let emb = match reused {
-            Some(e) => e,
-            None => OrtEmbedder::new(self.model.model_bytes(), self.model.manifest(), ORT_THREADS)?,
-        };
-        Ok(Runner { emb: Some(emb), pool: Arc::clone(self), broken: false })
-    }
+/// Borrows a warm session of `pool` (building one for the shipped model takes most of a
+/// second, so streams and files reuse them).
+fn runner(pool: &Arc<SessionPool>) -> Result<Runner, Error> {
+    Ok(Runner { emb: Some(pool.take()?), pool: Arc::clone(pool), broken: false })
 }
 
 /// A session borrowed from the pool; it goes back when dropped unless it failed once.
 #[derive(Debug)]
 struct Runner {
     emb: Option<OrtEmbedder>,
-    pool: Arc<RunnerPool>,
+    pool: Arc<SessionPool>,
     broken: bool,
 }
 
@@ -257,11 +244,7 @@ impl Embedder for Runner {
 impl Drop for Runner {
     fn drop(&mut self) {
         if let (Some(e), false) = (self.emb.take(), self.broken) {
-            if let Ok(mut idle) = self.pool.idle.lock() {
-                if idle.len() < MAX_IDLE_RUNNERS {
-                    idle.push(e);
-                }
-            }
+            self.pool.give_back(e);
         }
     }
 }
@@ -271,7 +254,7 @@ impl Drop for Runner {
 #[derive(Debug)]
 pub struct MsModel {
     model: EngineModel,
-    pool: Arc<RunnerPool>,
+    pool: Arc<SessionPool>,
 }
 
 /// `models/x.json` -> `models/x.basis.json`: where `motionseg fit-basis` output is shipped.
@@ -328,9 +311,9 @@ pub unsafe extern "C" fn ms_model_load(
         // The runtime is loaded once per process: later models share the first library.
         let lib = find_runtime(lib.as_deref())?;
         init_runtime(&lib)?;
-        let pool = Arc::new(RunnerPool { model: model.clone(), idle: Mutex::new(Vec::new()) });
+        let pool = Arc::new(SessionPool::new(model.clone(), ORT_THREADS, MAX_IDLE_RUNNERS));
         // One warm session now: runtime and model errors surface at load, not mid-stream.
-        drop(pool.take()?);
+        drop(runner(&pool)?);
         Ok(Box::into_raw(Box::new(MsModel { model, pool })))
     })
 }
@@ -620,7 +603,7 @@ pub unsafe extern "C" fn ms_stream_new(
         }
         // The embedding layout (and the change score's part of it) comes from the model.
         let dim = params.bind_model(&m.model)?;
-        let engine = Engine::new(m.model.clone(), m.pool.take()?, input_fps, params.engine)?;
+        let engine = Engine::new(m.model.clone(), runner(&m.pool)?, input_fps, params.engine)?;
         let labeler = StreamLabeler::new(&params, dim, input_fps)?;
         Ok(Box::into_raw(Box::new(MsStream {
             engine,
@@ -862,7 +845,7 @@ pub unsafe extern "C" fn ms_label_file(
         };
         m.model.manifest().check_input(&name, frames.ncols(), &joints)?;
         let params = LabelerParams::new(actions_arg(actions));
-        let labeling = label_take(&m.model, m.pool.take()?, frames.view(), fps, &params, |_| {})
+        let labeling = label_take(&m.model, runner(&m.pool)?, frames.view(), fps, &params, |_| {})
             .map_err(|e| {
                 let f = Fail::from(e);
                 Fail::new(f.code, format!("{name}: {}", f.message))

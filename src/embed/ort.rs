@@ -10,13 +10,14 @@
 //!    upwards.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::Embedder;
+use crate::engine::EngineModel;
 use crate::error::{Error, Result};
 use crate::model::Manifest;
 
@@ -181,6 +182,47 @@ impl OrtEmbedder {
             state_dim: manifest.state_dim,
             model_file,
         })
+    }
+}
+
+/// Idle sessions of one model, reused across streams: building an ONNX Runtime session for the
+/// unrolled GRU graph takes most of a second, so the live service and the C ABI keep finished
+/// streams' sessions for the next ones. Thread-safe; at most `max_idle` are kept.
+#[derive(Debug)]
+pub struct SessionPool {
+    model: EngineModel,
+    threads: usize,
+    max_idle: usize,
+    idle: Mutex<Vec<OrtEmbedder>>,
+}
+
+impl SessionPool {
+    /// An empty pool of `model`'s sessions with `threads` intra-op threads each.
+    pub fn new(model: EngineModel, threads: usize, max_idle: usize) -> SessionPool {
+        SessionPool { model, threads, max_idle, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// An idle session, or a new one.
+    pub fn take(&self) -> Result<OrtEmbedder> {
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match reused {
+            Some(e) => Ok(e),
+            None => OrtEmbedder::new(self.model.model_bytes(), self.model.manifest(), self.threads),
+        }
+    }
+
+    /// Sessions waiting for reuse.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Returns a session for reuse (dropped when `max_idle` are idle already).
+    pub fn give_back(&self, e: OrtEmbedder) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push(e);
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use super::pipeline::{
     self, EndReason, Frame, Inbound, Output, Pipeline, PipelineConfig, WhenFull,
 };
 use super::ServiceConfig;
-use crate::embed::ort::OrtEmbedder;
+use crate::embed::ort::SessionPool;
 use crate::engine::EngineModel;
 use crate::error::{Error, Result, SessionErrorKind};
 use crate::labeler::LabelerParams;
@@ -76,37 +76,10 @@ fn from_status(s: &Status) -> Error {
 
 // ------------------------------------------------------------------------------------ server
 
-/// Idle model runners of one model, reused across sessions: creating an ONNX Runtime session
-/// takes long enough (hundreds of ms, more when several start at once) that a new stream's
-/// first windows would otherwise queue up behind it.
-struct RunnerPool {
-    model: EngineModel,
-    threads: usize,
-    max_idle: usize,
-    idle: Mutex<Vec<OrtEmbedder>>,
-}
-
-impl RunnerPool {
-    fn take(&self) -> Result<OrtEmbedder> {
-        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match reused {
-            Some(e) => Ok(e),
-            None => OrtEmbedder::new(self.model.model_bytes(), self.model.manifest(), self.threads),
-        }
-    }
-
-    fn give_back(&self, e: OrtEmbedder) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.max_idle {
-                idle.push(e);
-            }
-        }
-    }
-}
-
 struct Inner {
     config: ServiceConfig,
-    pools: Vec<(String, Arc<RunnerPool>)>,
+    /// Idle model runners per model, reused across sessions (see [`SessionPool`]).
+    pools: Vec<(String, Arc<SessionPool>)>,
     permits: Arc<Semaphore>,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
@@ -651,16 +624,11 @@ pub async fn serve_when_ready(
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(|e| Error::io(addr.to_string(), e))?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let pools: Vec<(String, Arc<RunnerPool>)> = config
+    let pools: Vec<(String, Arc<SessionPool>)> = config
         .models
         .iter()
         .map(|(name, model)| {
-            let pool = RunnerPool {
-                model: model.clone(),
-                threads: config.ort_threads,
-                max_idle: config.max_sessions,
-                idle: Mutex::new(Vec::new()),
-            };
+            let pool = SessionPool::new(model.clone(), config.ort_threads, config.max_sessions);
             (name.to_owned(), Arc::new(pool))
         })
         .collect();

@@ -281,6 +281,26 @@ fn pose_statistics_need_the_model_bound_before_labeling() {
     assert_eq!((sp.change_split, sp.change_shift), (0, 0));
 }
 
+#[test]
+fn session_pool_reuses_and_caps_idle_sessions() {
+    use motionseg::embed::ort::SessionPool;
+    runtime();
+    let model = EngineModel::load(&repo("models/fixture_tiny.json"), None).expect("model");
+    let pool = SessionPool::new(model, 1, 2);
+    let sessions: Vec<_> = (0..3).map(|_| pool.take().expect("session")).collect();
+    assert_eq!(pool.idle(), 0);
+    sessions.into_iter().for_each(|s| pool.give_back(s));
+    assert_eq!(pool.idle(), 2, "at most max_idle are kept");
+    let mut s = pool.take().expect("reused");
+    assert_eq!(pool.idle(), 1, "taken from the idle ones");
+    // A reused session still runs the model.
+    let m = EngineModel::load(&repo("models/fixture_tiny.json"), None).expect("model");
+    let per = m.manifest().t_e * m.manifest().input_channels();
+    let (mut enc, mut dec) = (Vec::new(), Vec::new());
+    s.run(&vec![0.1; per], 1, &mut enc, &mut dec).expect("run");
+    assert_eq!(dec.len(), m.manifest().t_d * m.manifest().state_dim);
+}
+
 fn common_data(rel: &str) -> PathBuf {
     crate::common::data(rel)
 }
