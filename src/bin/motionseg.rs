@@ -1106,10 +1106,8 @@ fn eval_case(
     };
     let spans: Vec<_> = windows.iter().map(|w| w.span).collect();
     // The comparators see the decoder states alone (the part before any pose statistics).
-    let dec_dim = match given.method {
-        Method::Segments(sp) if sp.change_split > 0 => sp.change_split,
-        _ => dim,
-    };
+    let modes = model.basis().map_or(dim, PodBasis::modes);
+    let dec_dim = given.engine.summary.len(m.t_d, modes).min(dim);
     let points = Array2::from_shape_fn((windows.len(), dec_dim), |(i, j)| windows[i].values[j]);
     let decoder_only: Vec<WindowEmbedding> = windows
         .iter()
