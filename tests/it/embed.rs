@@ -173,6 +173,17 @@ fn streaming_equals_batch_on_a_real_take() {
     assert_eq!((last.span.first_frame, last.span.last_frame), (96 * 12, 96 * 12 + 36));
 }
 
+/// Embeds 120 fps `frames` with a fresh one-thread session of `model`.
+fn embed_with(
+    model: &EngineModel,
+    frames: &Array2<f32>,
+    cfg: EngineConfig,
+) -> Vec<motionseg::engine::WindowEmbedding> {
+    let emb = OrtEmbedder::new(model.model_bytes(), model.manifest(), 1).expect("session");
+    let mut engine = Engine::new(model.clone(), emb, 120.0, cfg).expect("engine");
+    engine.embed_all(frames.view()).expect("embed")
+}
+
 #[test]
 fn mean_summary_is_the_mean_of_the_projected_trajectory() {
     // The engine projects the mean decoder state once per window (the projection is affine);
@@ -181,13 +192,7 @@ fn mean_summary_is_the_mean_of_the_projected_trajectory() {
     let take = read_npy(&common_data("cmu/86/expmap/86_03.npy"), Some(120.0)).expect("take");
     let frames = take.data.slice(s![..900, ..]).to_owned();
     let model = fixture_model_with_basis(&frames);
-    let m = model.manifest().clone();
-    let run = |summary: Summary| {
-        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
-        let cfg = EngineConfig { hop: 2, batch: 16, summary };
-        let mut engine = Engine::new(model.clone(), emb, 120.0, cfg).expect("engine");
-        engine.embed_all(frames.view()).expect("embed")
-    };
+    let run = |summary| embed_with(&model, &frames, EngineConfig { hop: 2, batch: 16, summary });
     let (mean, traj) = (run(Summary::Mean), run(Summary::Trajectory));
     assert_eq!(mean.len(), traj.len());
     assert!(mean.len() > 50);
@@ -212,12 +217,7 @@ fn mean_pose_summary_is_the_unit_decoder_mean_then_the_unit_pose_statistics() {
     let frames = take.data.slice(s![..700, ..]).to_owned();
     let model = fixture_model_with_basis(&frames);
     let m = model.manifest().clone();
-    let run = |summary: Summary| {
-        let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
-        let cfg = EngineConfig { hop: 3, batch: 8, summary };
-        let mut engine = Engine::new(model.clone(), emb, 120.0, cfg).expect("engine");
-        engine.embed_all(frames.view()).expect("embed")
-    };
+    let run = |summary| embed_with(&model, &frames, EngineConfig { hop: 3, batch: 8, summary });
     let (mean, pose) = (run(Summary::Mean), run(Summary::MeanPose));
     let k = mean[0].values.len();
     let c = m.input_channels();
