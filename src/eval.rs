@@ -203,6 +203,43 @@ pub fn hungarian_mapping(truth: &[usize], pred: &[Option<usize>]) -> Result<Vec<
         .collect())
 }
 
+/// Predicted labels renamed to the true labels they are matched to by [`hungarian_mapping`],
+/// so that a picture can colour both alike. Predicted labels left unmatched (more predicted than
+/// true labels) become `true_count, true_count + 1, ...` in order of first appearance, where
+/// `true_count` is one more than the largest true label. `None` stays `None`. Returns the
+/// renamed labels and the number of unmatched predicted labels.
+///
+/// ```
+/// use motionseg::eval::align_to_truth;
+///
+/// let truth = [0, 0, 1, 1, 1];
+/// let pred = [Some(7), Some(7), Some(3), Some(3), Some(5)];
+/// let (aligned, extra) = align_to_truth(&truth, &pred)?;
+/// assert_eq!(aligned, [Some(0), Some(0), Some(1), Some(1), Some(2)]);
+/// assert_eq!(extra, 1);
+/// # Ok::<(), motionseg::Error>(())
+/// ```
+pub fn align_to_truth(
+    truth: &[usize],
+    pred: &[Option<usize>],
+) -> Result<(Vec<Option<usize>>, usize)> {
+    let mut map: HashMap<usize, usize> = hungarian_mapping(truth, pred)?.into_iter().collect();
+    let true_count = truth.iter().max().map_or(0, |m| m + 1);
+    let mut extra = 0;
+    let aligned = pred
+        .iter()
+        .map(|p| {
+            p.map(|l| {
+                *map.entry(l).or_insert_with(|| {
+                    extra += 1;
+                    true_count + extra - 1
+                })
+            })
+        })
+        .collect();
+    Ok((aligned, extra))
+}
+
 /// Fraction of frames labelled correctly under the best one-to-one matching of predicted to
 /// true labels (Hungarian algorithm). Surplus predicted labels and `None` frames count as wrong.
 pub fn hungarian_accuracy(truth: &[usize], pred: &[Option<usize>]) -> Result<f64> {

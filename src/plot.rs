@@ -205,7 +205,10 @@ pub struct TimelineRow<'a> {
 /// seconds axis. Returns SVG text.
 pub fn timeline_svg(title: &str, fps: f64, rows: &[TimelineRow<'_>]) -> String {
     let frames = rows.iter().map(|r| r.labels.len()).max().unwrap_or(0).max(1);
-    let (left, width, row_h, gap) = (110.0, 960.0, 34.0, 26.0);
+    // Room for the longest row name (about 7.5 px a character at 13 px).
+    let longest = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    let left = (20.0 + 7.5 * longest as f64).max(110.0);
+    let (width, row_h, gap) = (960.0, 34.0, 26.0);
     let legend_rows = rows.len();
     let h = 60.0 + rows.len() as f64 * (row_h + gap) + 30.0 + legend_rows as f64 * 22.0;
     let w = left + width + 30.0;

@@ -229,6 +229,10 @@ struct EvalArgs {
     /// Clips per concatenated `cmu/actions8` sequence.
     #[arg(long, default_value_t = 8)]
     actions8_clips: usize,
+    /// Draw each sequence's timeline into this folder (`<sequence>.svg`): the truth, then the
+    /// batch labels with K given and K inferred, coloured by their Hungarian match to the truth.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
 }
 
 /// Where the model and the ONNX Runtime library come from.
@@ -985,7 +989,8 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             Ok(su) => Tolerance::Windows(su.boundaries),
             Err(_) => Tolerance::Frames(60),
         };
-        let case = EvalCase { take, truth, k: names.len(), tolerance };
+        let k = names.len();
+        let case = EvalCase { take, truth, names, k, tolerance };
         eval_case(args, &model, &mut emb, &case, &mut scores, &mut stream_equal)?;
     }
     let mut scores8: Vec<MethodScores> = Vec::new();
@@ -1000,7 +1005,8 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             let take = Take { name: name.clone(), frames, fps: ACTIONS8_FPS, joints: Vec::new() };
             // ±0.5 s, as the 86 fallback without Su windows.
             let tolerance = Tolerance::Frames((ACTIONS8_FPS / 2.0) as usize);
-            let case = EvalCase { take, truth: c.truth.clone(), k, tolerance };
+            let names = ACTIONS8.iter().map(|a| (*a).to_owned()).collect();
+            let case = EvalCase { take, truth: c.truth.clone(), names, k, tolerance };
             eval_case(args, &model, &mut emb, &case, &mut scores8, &mut stream_equal)?;
             seqs8.push((name, c.clips));
         }
@@ -1072,6 +1078,8 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 struct EvalCase {
     take: Take,
     truth: Vec<usize>,
+    /// Names of the truth labels (indexed by them).
+    names: Vec<String>,
     k: usize,
     tolerance: Tolerance,
 }
@@ -1089,7 +1097,7 @@ fn eval_case(
     use motionseg::cluster::{average_linkage, cluster_offline, kmeans};
     use motionseg::labeler::{segment_windows, StreamLabeler};
 
-    let EvalCase { take, truth, k, tolerance } = case;
+    let EvalCase { take, truth, k, tolerance, .. } = case;
     let (n, k, name) = (take.frames.nrows(), *k, &take.name);
     let mut given = labeler_params(&args.label, Some(k))?;
     let mut inferred = labeler_params(&args.label, None)?;
@@ -1118,6 +1126,7 @@ fn eval_case(
         Ok(evaluate(truth, &labeling.frame_labels, tolerance)?)
     };
 
+    let mut plotted = Vec::new();
     for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
         let mut p = params.clone();
         p.keep_all(windows.len());
@@ -1127,7 +1136,9 @@ fn eval_case(
             labeler.push_window(w, &mut events)?;
         }
         let batch = labeler.finish(n, &mut events)?;
-        record(scores, MAIN_METHOD, mode, name, evaluate(truth, &batch.frame_labels, tolerance)?);
+        let report = evaluate(truth, &batch.frame_labels, tolerance)?;
+        plotted.push((mode, report.hungarian_accuracy, batch.frame_labels.clone()));
+        record(scores, MAIN_METHOD, mode, name, report);
         if args.quick {
             continue;
         }
@@ -1180,6 +1191,9 @@ fn eval_case(
         }
     }
 
+    if let Some(dir) = &args.plots {
+        plot_case(dir, case, &plotted)?;
+    }
     if args.quick {
         return Ok(());
     }
@@ -1253,6 +1267,38 @@ fn eval_case(
         record(scores, method, "K given", name, score(avg.into_iter().map(Some).collect())?);
     }
     Ok(())
+}
+
+/// Writes `dir/<sequence>.svg`: the truth, then each labeling of `plotted` (mode, Hungarian
+/// accuracy, frame labels) with its labels renamed to the true labels they match.
+fn plot_case(
+    dir: &Path,
+    case: &EvalCase,
+    plotted: &[(&str, f64, Vec<Option<usize>>)],
+) -> anyhow::Result<()> {
+    use motionseg::eval::align_to_truth;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let truth: Vec<Option<usize>> = case.truth.iter().map(|&t| Some(t)).collect();
+    let mut aligned = Vec::new();
+    for (mode, acc, labels) in plotted {
+        let (labels, extra) = align_to_truth(&case.truth, labels)?;
+        let mut names = case.names.clone();
+        names.extend((1..=extra).map(|i| format!("unmatched {i}")));
+        aligned.push((format!("{mode} ({:.1} %)", acc * 100.0), labels, names));
+    }
+    let mut rows = vec![TimelineRow { name: "truth", labels: &truth, label_names: &case.names }];
+    rows.extend(aligned.iter().map(|(name, labels, names)| TimelineRow {
+        name,
+        labels,
+        label_names: names,
+    }));
+    let title = format!(
+        "{}: truth and motionseg (batch; colours matched to the truth, Hungarian accuracy)",
+        case.take.name
+    );
+    let path = dir.join(format!("{}.svg", case.take.name));
+    std::fs::write(&path, timeline_svg(&title, case.take.fps, &rows))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// One line per method and mode: per-trial Hungarian accuracy, then means.

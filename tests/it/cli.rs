@@ -229,6 +229,7 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
 #[test]
 fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
     let json = std::env::temp_dir().join(format!("motionseg-eval-{}.json", std::process::id()));
+    let plots = std::env::temp_dir().join(format!("motionseg-eval-plots-{}", std::process::id()));
     let data = crate::common::data("");
     let o = motionseg(&[
         "eval",
@@ -243,9 +244,22 @@ fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
         data.to_str().expect("utf8 path"),
         "--json",
         json.to_str().expect("utf8 path"),
+        "--plots",
+        plots.to_str().expect("utf8 path"),
     ]);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
+    // One timeline per sequence: the truth row with the trial's label names, then both modes.
+    for seq in ["86_01", "a8_s0"] {
+        let svg = std::fs::read_to_string(plots.join(format!("{seq}.svg"))).expect("plot");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{seq}");
+        for row in ["truth", "K given (", "K inferred ("] {
+            assert!(svg.contains(row), "{seq}: no {row} row");
+        }
+    }
+    let walk = std::fs::read_to_string(plots.join("86_01.svg")).expect("plot");
+    assert!(walk.contains(">walk<") && walk.contains(">leg_kick<"), "truth names in the legend");
+    let _ = std::fs::remove_dir_all(&plots);
     assert!(stdout.contains("Concatenated cmu/actions8 clips (3 per sequence"), "{stdout}");
     let row = stdout
         .lines()

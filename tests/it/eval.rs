@@ -2,7 +2,7 @@
 //! concatenated actions8 benchmark.
 
 use motionseg::eval::{
-    adjusted_rand_index, boundaries_of, boundary_scores, concat_actions8, evaluate,
+    adjusted_rand_index, align_to_truth, boundaries_of, boundary_scores, concat_actions8, evaluate,
     first_appearance_accuracy, hungarian_accuracy, hungarian_mapping, normalized_mutual_info,
     segmentation_covering, windows_around, ResultsTable, Tolerance, ACTIONS8,
 };
@@ -54,6 +54,27 @@ fn unequal_cluster_counts() {
     // Length mismatch and empty input are errors, not panics.
     assert!(hungarian_accuracy(&T, &one[..5]).is_err());
     assert!(adjusted_rand_index(&[], &[]).is_err());
+}
+
+#[test]
+fn aligned_labels_take_their_matched_true_label() {
+    // 5 -> 0 and 9 -> 1 are matched; 7 is surplus and becomes 2 (one past the largest true
+    // label); None stays None; and the aligned labels score like the originals.
+    let pred = [Some(5), Some(5), Some(7), None, Some(9), Some(9)];
+    let (aligned, extra) = align_to_truth(&T, &pred).expect("align");
+    assert_eq!(aligned, [Some(0), Some(0), Some(2), None, Some(1), Some(1)]);
+    assert_eq!(extra, 1);
+    close(
+        hungarian_accuracy(&T, &aligned).expect("acc"),
+        hungarian_accuracy(&T, &pred).expect("acc"),
+    );
+    // Fewer predicted labels than true ones: true labels without a match simply go unused;
+    // surplus numbering starts past the largest true label even when it is unused.
+    let (aligned, extra) = align_to_truth(&[0, 0, 3, 3], &some(&[8, 8, 8, 8])).expect("align");
+    assert_eq!((aligned, extra), (some(&[0, 0, 0, 0]), 0));
+    let (aligned, extra) = align_to_truth(&[0, 3], &some(&[1, 2])).expect("align");
+    assert_eq!((aligned, extra), (some(&[0, 3]), 0));
+    assert!(align_to_truth(&T, &pred[..2]).is_err());
 }
 
 #[test]
