@@ -18,7 +18,7 @@ use crate::embed::{Embedder, Summary};
 use crate::engine::{with_row, Engine, EngineConfig, EngineModel, WindowEmbedding};
 use crate::error::{Error, Result};
 use crate::segment::{Segment, SegmentEvent, Segmenter, SegmenterParams};
-use crate::window::WindowSpan;
+use crate::window::{SpanLog, WindowSpan};
 
 /// Which clustering turns window embeddings into labels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -173,7 +173,8 @@ pub struct StreamLabeler {
     live: Segmenter,
     min_segment_frames: usize,
     provisional_every: usize,
-    windows: Vec<WindowSpan>,
+    /// Every window's span, as runs (bounded on a regular stream).
+    windows: SpanLog,
     /// Final labels of windows thinned out of the clusterer (bounded memory on long streams).
     evicted: HashMap<u64, Option<usize>>,
     cluster_events: Vec<ClusterEvent>,
@@ -218,7 +219,7 @@ impl StreamLabeler {
             live,
             min_segment_frames: params.min_segment_frames.max(1),
             provisional_every: params.provisional_every,
-            windows: Vec::new(),
+            windows: SpanLog::default(),
             evicted: HashMap::new(),
             cluster_events: Vec::new(),
             previous: HashMap::new(),
@@ -336,9 +337,9 @@ impl StreamLabeler {
             let stable = now.and_then(|c| stable_of.get(&c.0).copied());
             self.previous.insert(id, stable);
         }
-        for span in &self.windows[fed..] {
+        for span in self.windows.iter_from(fed) {
             let label = self.previous.get(&span.index).copied().flatten();
-            self.live.push(*span, label, events)?;
+            self.live.push(span, label, events)?;
         }
         Ok(())
     }
@@ -354,8 +355,8 @@ impl StreamLabeler {
                 let from = if all { 0 } else { c.first_kept().min(self.windows.len()) };
                 let labels = c.labels_from(from);
                 self.current.extend(
-                    self.windows[from..]
-                        .iter()
+                    self.windows
+                        .iter_from(from)
                         .zip(labels)
                         .map(|(w, l)| (w.index, l.map(|x| ClusterId(x as u32)))),
                 );
@@ -374,6 +375,12 @@ impl StreamLabeler {
     /// segments method; the windows method tracks what its clusterer keeps).
     pub fn tracked_windows(&self) -> usize {
         self.previous.len()
+    }
+
+    /// Entries kept for the spans of all windows pushed (one per run of evenly spaced windows:
+    /// one on a regular stream), from which the final labeling lists every window.
+    pub fn span_runs(&self) -> usize {
+        self.windows.runs()
     }
 
     /// How many windows the online segmenter has seen (windows are fed in order).
@@ -424,8 +431,9 @@ impl StreamLabeler {
         for &(id, l) in &self.current {
             final_labels.insert(id, l.map(|c| c.0 as usize));
         }
+        let windows = std::mem::take(&mut self.windows).to_vec();
         let mut window_labels: Vec<Option<usize>> =
-            self.windows.iter().map(|s| final_labels.get(&s.index).copied().flatten()).collect();
+            windows.iter().map(|s| final_labels.get(&s.index).copied().flatten()).collect();
         // Final labels are numbered 0, 1, 2, ... by first appearance (the stage's own numbers
         // keep provisional identities stable and can have gaps).
         let mut order: HashMap<usize, usize> = HashMap::new();
@@ -433,12 +441,8 @@ impl StreamLabeler {
             let next = order.len();
             *l = *order.entry(*l).or_insert(next);
         }
-        let labeling = segment_windows(
-            std::mem::take(&mut self.windows),
-            window_labels,
-            total_frames,
-            self.min_segment_frames,
-        )?;
+        let labeling =
+            segment_windows(windows, window_labels, total_frames, self.min_segment_frames)?;
         events.push(SegmentEvent::Revised { segments: labeling.segments.clone() });
         events.push(SegmentEvent::Finalized { through: total_frames });
         Ok(labeling)

@@ -199,6 +199,136 @@ pub struct WindowSpan {
     pub last_frame: FrameIndex,
 }
 
+/// The spans of every window of a stream, in order, stored as runs of evenly spaced windows.
+///
+/// Why: a stream's windows come every `hop` model frames, so their spans form one or a few
+/// arithmetic runs; keeping the runs instead of one span per window keeps a long stream's
+/// labeler state from growing with every window (the final labeling still lists every window,
+/// but only once the stream ends).
+///
+/// ```
+/// use motionseg::window::{SpanLog, WindowSpan};
+///
+/// let mut log = SpanLog::default();
+/// for i in 0..1000u64 {
+///     let last = 199 + 16 * i as usize;
+///     log.push(WindowSpan { index: i, first_frame: last - 199, last_frame: last });
+/// }
+/// assert_eq!((log.len(), log.runs()), (1000, 1));
+/// assert_eq!(log.get(500).map(|s| s.last_frame), Some(199 + 16 * 500));
+/// assert_eq!(log.partition_point(|s| s.last_frame < 1000), 51);
+/// # let all = log.to_vec();
+/// # assert_eq!(all.len(), 1000);
+/// # assert_eq!(all[999], log.last().unwrap());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanLog {
+    runs: Vec<SpanRun>,
+    len: usize,
+}
+
+/// `len` spans from position `start`: `first`, then each the previous plus `step`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpanRun {
+    start: usize,
+    first: WindowSpan,
+    len: usize,
+    /// Increments of index, first frame and last frame (meaningful once `len >= 2`).
+    step: (u64, FrameIndex, FrameIndex),
+}
+
+impl SpanRun {
+    fn at(&self, i: usize) -> WindowSpan {
+        WindowSpan {
+            index: self.first.index + self.step.0 * i as u64,
+            first_frame: self.first.first_frame + self.step.1 * i,
+            last_frame: self.first.last_frame + self.step.2 * i,
+        }
+    }
+}
+
+impl SpanLog {
+    /// Spans stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no span is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Runs of evenly spaced spans kept (what the log costs in memory).
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Appends a span. Spans whose index and frames do not increase (the callers check the
+    /// order first) simply start a new run.
+    pub fn push(&mut self, span: WindowSpan) {
+        let pos = self.len;
+        self.len += 1;
+        if let Some(run) = self.runs.last_mut() {
+            let prev = run.at(run.len - 1);
+            if let (Some(di), Some(df), Some(dl)) = (
+                span.index.checked_sub(prev.index),
+                span.first_frame.checked_sub(prev.first_frame),
+                span.last_frame.checked_sub(prev.last_frame),
+            ) {
+                if run.len == 1 {
+                    run.step = (di, df, dl);
+                    run.len = 2;
+                    return;
+                }
+                if run.step == (di, df, dl) {
+                    run.len += 1;
+                    return;
+                }
+            }
+        }
+        self.runs.push(SpanRun { start: pos, first: span, len: 1, step: (0, 0, 0) });
+    }
+
+    /// The span at position `pos` (0 = the first pushed).
+    pub fn get(&self, pos: usize) -> Option<WindowSpan> {
+        if pos >= self.len {
+            return None;
+        }
+        let r = self.runs.partition_point(|r| r.start <= pos) - 1;
+        let run = &self.runs[r];
+        Some(run.at(pos - run.start))
+    }
+
+    /// The last span pushed.
+    pub fn last(&self) -> Option<WindowSpan> {
+        self.runs.last().map(|r| r.at(r.len - 1))
+    }
+
+    /// The spans from position `from` on, in order.
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = WindowSpan> + '_ {
+        (from..self.len).filter_map(move |p| self.get(p))
+    }
+
+    /// The first position whose span fails `pred`, for a `pred` that holds on a prefix (as
+    /// `slice::partition_point`): a binary search.
+    pub fn partition_point(&self, mut pred: impl FnMut(&WindowSpan) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid) {
+                Some(s) if pred(&s) => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
+
+    /// Every span, in order.
+    pub fn to_vec(&self) -> Vec<WindowSpan> {
+        self.runs.iter().flat_map(|r| (0..r.len).map(move |i| r.at(i))).collect()
+    }
+}
+
 /// Ring buffer of the last `T_e` model frames; emits a window every `hop` model frames.
 #[derive(Debug, Clone)]
 pub struct Windower {
@@ -311,5 +441,46 @@ mod tests {
             assert!((x - y).abs() < 1e-9, "{a:?} vs {b:?}");
         }
         assert!((a[2] - 1.0).abs() < 1e-9, "forward velocity on z: {a:?}");
+    }
+
+    #[test]
+    fn span_log_matches_a_plain_list() {
+        // Irregular starts, a regular middle, a gap, then another step: every access agrees
+        // with the spans themselves.
+        let mut spans = Vec::new();
+        let mut last = 10usize;
+        for i in 0..200u64 {
+            last += match i {
+                0..=2 => 1 + i as usize,
+                3..=99 => 16,
+                100 => 500,
+                _ => 8,
+            };
+            spans.push(WindowSpan {
+                index: i * 2,
+                first_frame: last.saturating_sub(60),
+                last_frame: last,
+            });
+        }
+        let mut log = SpanLog::default();
+        for (n, s) in spans.iter().enumerate() {
+            log.push(*s);
+            assert_eq!(log.len(), n + 1);
+            assert_eq!(log.last(), Some(*s));
+        }
+        assert!(log.runs() <= 6, "{} runs", log.runs());
+        assert_eq!(log.to_vec(), spans);
+        for (p, s) in spans.iter().enumerate() {
+            assert_eq!(log.get(p), Some(*s));
+        }
+        assert_eq!(log.get(spans.len()), None);
+        assert_eq!(log.iter_from(150).collect::<Vec<_>>(), spans[150..]);
+        for f in [0, 11, 12, 500, 2000, 5000] {
+            assert_eq!(
+                log.partition_point(|s| s.last_frame < f),
+                spans.partition_point(|s| s.last_frame < f)
+            );
+        }
+        assert!(SpanLog::default().is_empty() && SpanLog::default().last().is_none());
     }
 }

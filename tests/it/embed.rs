@@ -468,6 +468,8 @@ fn labeling_any_chunking_gives_the_batch_segments() {
         for w in out.drain(..) {
             labeler.push_window(&w, &mut events).expect("window");
         }
+        // A real take's windows are evenly spaced: their spans cost one run, not one each.
+        prop_assert_eq!(labeler.span_runs(), 1);
         let live = labeler.finish(frames.nrows(), &mut events).expect("finish");
         prop_assert_eq!(&live.segments, &batch.segments);
         prop_assert_eq!(&live.window_labels, &batch.window_labels);

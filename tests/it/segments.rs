@@ -265,8 +265,8 @@ fn long_live_streams_track_only_the_kept_windows() {
     use motionseg::labeler::{LabelerParams, Method, StreamLabeler};
     use motionseg::window::WindowSpan;
     // 80 movements of 150 windows (12 000 windows), at most 8 segments kept, a provisional
-    // update every 5 windows: what the labeler tracks stays bounded by the kept segments, and
-    // the final labels equal a run without provisional updates.
+    // update every 5 windows: what the labeler tracks stays bounded by the kept segments, the
+    // window spans stay one run, and the final labels equal a run without provisional updates.
     let plan: Vec<(usize, usize)> = (0..80).map(|i| (i % 3, 150)).collect();
     let windows = stream(&plan);
     let sp = SegmentParams { max_segment_windows: 16, max_segments: 8, ..SegmentParams::default() };
@@ -283,6 +283,8 @@ fn long_live_streams_track_only_the_kept_windows() {
             most = most.max(l.tracked_windows());
             events.clear();
         }
+        // Evenly spaced windows: their spans are one run, not 12 000 entries.
+        assert_eq!(l.span_runs(), 1);
         (l.finish(8 * 11_999 + 51, &mut events).expect("finish"), most)
     };
     let (live, most) = run(5);
