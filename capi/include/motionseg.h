@@ -111,6 +111,19 @@ size_t ms_model_channels(const ms_model *model);
 /* The model's frame rate; streams need an input rate at least this high. 0 for NULL. */
 double ms_model_fps(const ms_model *model);
 
+/* The name of raw channel `index` of a frame: "root.tx", "root.ty", "root.tz" (root translation),
+ * then "<joint>.e0", ".e1", ".e2" (exponential map, radians) per joint, so an application can place
+ * its values by name. NULL (with an error) for a NULL model or an index not below
+ * ms_model_channels(model). The string lives as long as the model. */
+const char *ms_model_channel_name(const ms_model *model, size_t index);
+
+/* Checks a rig's joint names, in the order its frames list them, against the model's joints.
+ * Frames carry no names, so streams check only their length: call this once per rig to catch a
+ * wrong joint order, which would otherwise label silently wrong. MS_OK when they match,
+ * MS_ERR_FORMAT naming the first joint that differs, MS_ERR_ARGUMENT (empty list, non-UTF-8
+ * name) or MS_ERR_NULL. */
+int ms_model_check_joints(const ms_model *model, const char *const *joints, size_t n_joints);
+
 /* Starts a stream of raw canonical frames: root translation, then three exponential-map values
  * (radians) per joint, the layout `motionseg inspect --features` writes. `input_fps` must be at
  * least ms_model_fps(model); `channels` must equal ms_model_channels(model); `actions` is the

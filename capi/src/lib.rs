@@ -255,6 +255,8 @@ impl Drop for Runner {
 pub struct MsModel {
     model: EngineModel,
     pool: Arc<SessionPool>,
+    /// The raw channel names as C strings, for [`ms_model_channel_name`].
+    channel_names: Vec<CString>,
 }
 
 /// `models/x.json` -> `models/x.basis.json`: where `motionseg fit-basis` output is shipped.
@@ -314,7 +316,20 @@ pub unsafe extern "C" fn ms_model_load(
         let pool = Arc::new(SessionPool::new(model.clone(), ORT_THREADS, MAX_IDLE_RUNNERS));
         // One warm session now: runtime and model errors surface at load, not mid-stream.
         drop(runner(&pool)?);
-        Ok(Box::into_raw(Box::new(MsModel { model, pool })))
+        let channel_names = model
+            .manifest()
+            .raw_columns
+            .iter()
+            .map(|c| {
+                CString::new(c.as_str()).map_err(|_| {
+                    Fail::new(
+                        MS_ERR_FORMAT,
+                        format!("{}: raw column name {c:?} holds a NUL", manifest.display()),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Box::into_raw(Box::new(MsModel { model, pool, channel_names })))
     })
 }
 
@@ -355,6 +370,92 @@ pub unsafe extern "C" fn ms_model_fps(model: *const MsModel) -> f64 {
     // SAFETY: NULL or live (caller's promise).
     let Some(m) = (unsafe { model.as_ref() }) else { return 0.0 };
     guard(0.0, || Ok(m.model.manifest().model_fps))
+}
+
+/// The name of raw channel `index` of each frame: `"root.tx"`, `"root.ty"`, `"root.tz"` (root
+/// translation), then `"<joint>.e0"`, `".e1"`, `".e2"` (exponential map, radians) per joint, so
+/// a capture application can place its values by name. NULL when `model` is NULL or `index` is
+/// not below [`ms_model_channels`] (with an error). The string lives as long as the model.
+///
+/// # Safety
+/// `model` is NULL or a live pointer from [`ms_model_load`].
+#[no_mangle]
+pub unsafe extern "C" fn ms_model_channel_name(
+    model: *const MsModel,
+    index: usize,
+) -> *const c_char {
+    guard(std::ptr::null(), || {
+        // SAFETY: NULL or live (caller's promise).
+        let m = unsafe { model.as_ref() }.ok_or_else(|| Fail::null("model"))?;
+        let name = m.channel_names.get(index).ok_or_else(|| {
+            Fail::new(
+                MS_ERR_ARGUMENT,
+                format!(
+                    "index: {index} is not below the model's {} raw channels",
+                    m.channel_names.len()
+                ),
+            )
+        })?;
+        Ok(name.as_ptr())
+    })
+}
+
+/// Checks a rig's joint names, in the order its frames list them, against the joints the model
+/// expects (root first, then the bones in the layout of [`ms_model_channel_name`]). Frames carry
+/// no names, so a stream checks only their length: call this once before streaming a rig to
+/// catch a wrong joint order, which would otherwise label silently wrong. `MS_OK` when they
+/// match; `MS_ERR_FORMAT` naming the first joint that differs; `MS_ERR_ARGUMENT` for an empty
+/// list or a non-UTF-8 name; `MS_ERR_NULL` for NULL pointers.
+///
+/// # Safety
+/// `model` is NULL or a live pointer from [`ms_model_load`]; `joints` is NULL or points to
+/// `n_joints` pointers, each NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ms_model_check_joints(
+    model: *const MsModel,
+    joints: *const *const c_char,
+    n_joints: usize,
+) -> c_int {
+    status(|| {
+        // SAFETY: NULL or live (caller's promise).
+        let m = unsafe { model.as_ref() }.ok_or_else(|| Fail::null("model"))?;
+        if joints.is_null() {
+            return Err(Fail::null("joints"));
+        }
+        if n_joints == 0 {
+            return Err(Fail::new(MS_ERR_ARGUMENT, "n_joints: the list is empty"));
+        }
+        // SAFETY: `joints` points to `n_joints` pointers (caller's promise).
+        let ptrs = unsafe { std::slice::from_raw_parts(joints, n_joints) };
+        let mut names = Vec::with_capacity(n_joints);
+        for (i, &p) in ptrs.iter().enumerate() {
+            if p.is_null() {
+                return Err(Fail::null(&format!("joints[{i}]")));
+            }
+            // SAFETY: a NUL-terminated string (caller's promise).
+            let name = unsafe { CStr::from_ptr(p) }.to_str().map_err(|e| {
+                Fail::new(MS_ERR_ARGUMENT, format!("joints[{i}]: not valid UTF-8 ({e})"))
+            })?;
+            names.push(name.to_owned());
+        }
+        let manifest = m.model.manifest();
+        if manifest.raw_joints.is_empty() {
+            return Ok(()); // the model names no joints: nothing to compare
+        }
+        if names.len() != manifest.raw_joints.len() {
+            return Err(Fail::new(
+                MS_ERR_FORMAT,
+                format!(
+                    "joints: expected {} joints ({}), found {}",
+                    manifest.raw_joints.len(),
+                    manifest.raw_joints.join(" "),
+                    names.len()
+                ),
+            ));
+        }
+        manifest.check_input("joints", manifest.raw_columns.len(), &names)?;
+        Ok(())
+    })
 }
 
 fn actions_arg(actions: usize) -> Option<usize> {

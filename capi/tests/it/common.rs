@@ -63,6 +63,8 @@ pub fn model() -> *const MsModel {
 pub struct Take {
     pub frames: Array2<f32>,
     pub fps: f64,
+    /// Joint names in frame order (from the ASF).
+    pub joints: Vec<String>,
 }
 
 /// The bundled real take, CMU 86_01 (4579 frames at 120 fps), as raw canonical frames.
@@ -75,7 +77,7 @@ pub fn take() -> &'static Take {
             panic!("an AMC file gives a motion")
         };
         let f = motion_features(&m).expect("features");
-        Take { frames: f.data, fps: m.fps() }
+        Take { frames: f.data, fps: m.fps(), joints: f.joints }
     })
 }
 

@@ -236,6 +236,58 @@ fn model_load_errors_name_the_file() {
 }
 
 #[test]
+fn channel_names_and_joint_checks_follow_the_model() {
+    use motionseg::model::Manifest;
+    let manifest = Manifest::load(&repo(MANIFEST)).expect("manifest");
+    let m = model();
+    // SAFETY: a live model; the returned strings live as long as it.
+    let names: Vec<String> = (0..unsafe { ms_model_channels(m) })
+        .map(|i| {
+            let p = unsafe { ms_model_channel_name(m, i) };
+            assert!(!p.is_null(), "channel {i}: {}", last_error());
+            unsafe { std::ffi::CStr::from_ptr(p) }.to_str().expect("UTF-8").to_owned()
+        })
+        .collect();
+    assert_eq!(names, manifest.raw_columns);
+    assert_eq!((names[0].as_str(), names[3].as_str()), ("root.tx", "root.e0"));
+    // SAFETY: out of range and NULL are refused with a message.
+    assert!(unsafe { ms_model_channel_name(m, 96) }.is_null());
+    assert!(fails(MS_ERR_ARGUMENT, ms_last_error_code()).contains("index: 96"));
+    assert!(unsafe { ms_model_channel_name(null(), 0) }.is_null());
+    assert!(fails(MS_ERR_NULL, ms_last_error_code()).contains("model"));
+
+    // The bundled take's own joints (from its ASF) match; a swapped pair, a missing joint, an
+    // empty list and NULLs are refused, naming what is wrong.
+    let check = |names: &[String]| {
+        let c: Vec<CString> =
+            names.iter().map(|n| CString::new(n.as_str()).expect("no NUL")).collect();
+        let ptrs: Vec<*const std::ffi::c_char> = c.iter().map(|s| s.as_ptr()).collect();
+        // SAFETY: `ptrs` holds `len` live strings.
+        unsafe { ms_model_check_joints(m, ptrs.as_ptr(), ptrs.len()) }
+    };
+    let joints = take().joints.clone();
+    assert_eq!(joints.len(), 31);
+    assert_eq!(check(&joints), MS_OK, "{}", last_error());
+    let mut swapped = joints.clone();
+    swapped.swap(2, 7); // lfemur <-> rfemur
+    let e = fails(MS_ERR_FORMAT, check(&swapped));
+    assert!(e.contains("joint 2") && e.contains("\"lfemur\"") && e.contains("\"rfemur\""), "{e}");
+    let e = fails(MS_ERR_FORMAT, check(&joints[..30]));
+    assert!(e.contains("expected 31 joints") && e.contains("found 30"), "{e}");
+    let e = fails(MS_ERR_ARGUMENT, check(&[]));
+    assert!(e.contains("n_joints"), "{e}");
+    // SAFETY: NULL list and NULL entries are refused before any read through them.
+    let e = fails(MS_ERR_NULL, unsafe { ms_model_check_joints(m, null(), 3) });
+    assert!(e.contains("joints"), "{e}");
+    let root = CString::new("root").expect("no NUL");
+    let with_null = [root.as_ptr(), null()];
+    let e = fails(MS_ERR_NULL, unsafe { ms_model_check_joints(m, with_null.as_ptr(), 2) });
+    assert!(e.contains("joints[1]"), "{e}");
+    let e = fails(MS_ERR_NULL, unsafe { ms_model_check_joints(null(), with_null.as_ptr(), 1) });
+    assert!(e.contains("model"), "{e}");
+}
+
+#[test]
 fn stream_errors_are_codes_and_refused_frames_change_nothing() {
     let t = take();
     let fps = t.fps;
