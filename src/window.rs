@@ -219,7 +219,7 @@ pub struct WindowSpan {
 /// assert_eq!(log.partition_point(|s| s.last_frame < 1000), 51);
 /// # let all = log.to_vec();
 /// # assert_eq!(all.len(), 1000);
-/// # assert_eq!(all[999], log.last().unwrap());
+/// # assert_eq!(Some(all[999]), log.last());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpanLog {

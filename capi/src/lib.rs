@@ -184,22 +184,31 @@ pub extern "C" fn ms_version() -> *const c_char {
     VERSION.as_ptr().cast()
 }
 
-/// A path argument: `None` for NULL; an error for a string that is empty or not UTF-8.
+/// A text argument: `None` for NULL; an error naming `arg` for a string that is not UTF-8.
 ///
 /// # Safety
-/// `p` is NULL or a NUL-terminated string.
-unsafe fn path_arg(p: *const c_char, arg: &str) -> Result<Option<PathBuf>, Fail> {
+/// `p` is NULL or a NUL-terminated string that outlives `'a`.
+unsafe fn str_arg<'a>(p: *const c_char, arg: &str) -> Result<Option<&'a str>, Fail> {
     if p.is_null() {
         return Ok(None);
     }
     // SAFETY: the caller promises a NUL-terminated string.
     let s = unsafe { CStr::from_ptr(p) };
-    let s = s.to_str().map_err(|e| {
+    s.to_str().map(Some).map_err(|e| {
         Fail::new(
             MS_ERR_ARGUMENT,
             format!("{arg}: not valid UTF-8 ({e}): {:?}", String::from_utf8_lossy(s.to_bytes())),
         )
-    })?;
+    })
+}
+
+/// A path argument: `None` for NULL; an error for a string that is empty or not UTF-8.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn path_arg(p: *const c_char, arg: &str) -> Result<Option<PathBuf>, Fail> {
+    // SAFETY: NULL or NUL-terminated (caller's promise).
+    let Some(s) = (unsafe { str_arg(p, arg) })? else { return Ok(None) };
     if s.is_empty() {
         return Err(Fail::new(MS_ERR_ARGUMENT, format!("{arg}: empty path")));
     }
@@ -429,13 +438,9 @@ pub unsafe extern "C" fn ms_model_check_joints(
         let ptrs = unsafe { std::slice::from_raw_parts(joints, n_joints) };
         let mut names = Vec::with_capacity(n_joints);
         for (i, &p) in ptrs.iter().enumerate() {
-            if p.is_null() {
-                return Err(Fail::null(&format!("joints[{i}]")));
-            }
-            // SAFETY: a NUL-terminated string (caller's promise).
-            let name = unsafe { CStr::from_ptr(p) }.to_str().map_err(|e| {
-                Fail::new(MS_ERR_ARGUMENT, format!("joints[{i}]: not valid UTF-8 ({e})"))
-            })?;
+            let arg = format!("joints[{i}]");
+            // SAFETY: NULL or a NUL-terminated string (caller's promise).
+            let name = unsafe { str_arg(p, &arg) }?.ok_or_else(|| Fail::null(&arg))?;
             names.push(name.to_owned());
         }
         let manifest = m.model.manifest();

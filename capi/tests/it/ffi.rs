@@ -285,6 +285,10 @@ fn channel_names_and_joint_checks_follow_the_model() {
     assert!(e.contains("joints[1]"), "{e}");
     let e = fails(MS_ERR_NULL, unsafe { ms_model_check_joints(null(), with_null.as_ptr(), 1) });
     assert!(e.contains("model"), "{e}");
+    let bad = CString::new(b"lhip\xffjoint".to_vec()).expect("no NUL");
+    let not_utf8 = [root.as_ptr(), bad.as_ptr()];
+    let e = fails(MS_ERR_ARGUMENT, unsafe { ms_model_check_joints(m, not_utf8.as_ptr(), 2) });
+    assert!(e.contains("joints[1]") && e.contains("UTF-8"), "{e}");
 }
 
 #[test]
