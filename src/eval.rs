@@ -203,28 +203,41 @@ pub fn hungarian_mapping(truth: &[usize], pred: &[Option<usize>]) -> Result<Vec<
         .collect())
 }
 
-/// Predicted labels renamed to the true labels they are matched to by [`hungarian_mapping`],
-/// so that a picture can colour both alike. Predicted labels left unmatched (more predicted than
-/// true labels) become `true_count, true_count + 1, ...` in order of first appearance, where
-/// `true_count` is one more than the largest true label. `None` stays `None`. Returns the
-/// renamed labels and the number of unmatched predicted labels.
+/// Predicted labels renamed to the true labels they are matched to by [`hungarian_mapping`]
+/// (over the frames that have a true label), so that a picture can colour both alike.
+/// Predicted labels left unmatched (more predicted than true labels) become `true_count,
+/// true_count + 1, ...` in order of first appearance, where `true_count` is one more than the
+/// largest true label. `None` stays `None`. Returns the renamed labels and the number of
+/// unmatched predicted labels.
 ///
 /// ```
 /// use motionseg::eval::align_to_truth;
 ///
-/// let truth = [0, 0, 1, 1, 1];
-/// let pred = [Some(7), Some(7), Some(3), Some(3), Some(5)];
+/// let truth = [Some(0), Some(0), Some(1), Some(1), Some(1), None];
+/// let pred = [Some(7), Some(7), Some(3), Some(3), Some(5), Some(3)];
 /// let (aligned, extra) = align_to_truth(&truth, &pred)?;
-/// assert_eq!(aligned, [Some(0), Some(0), Some(1), Some(1), Some(2)]);
+/// assert_eq!(aligned, [Some(0), Some(0), Some(1), Some(1), Some(2), Some(1)]);
 /// assert_eq!(extra, 1);
 /// # Ok::<(), motionseg::Error>(())
 /// ```
 pub fn align_to_truth(
-    truth: &[usize],
+    truth: &[Option<usize>],
     pred: &[Option<usize>],
 ) -> Result<(Vec<Option<usize>>, usize)> {
-    let mut map: HashMap<usize, usize> = hungarian_mapping(truth, pred)?.into_iter().collect();
-    let true_count = truth.iter().max().map_or(0, |m| m + 1);
+    if truth.len() != pred.len() {
+        return Err(Error::Param {
+            name: "pred",
+            message: format!("{} predicted labels for {} true ones", pred.len(), truth.len()),
+        });
+    }
+    let (t, p): (Vec<usize>, Vec<Option<usize>>) =
+        truth.iter().zip(pred).filter_map(|(t, p)| t.map(|t| (t, *p))).unzip();
+    let mut map: HashMap<usize, usize> = if t.is_empty() {
+        HashMap::new()
+    } else {
+        hungarian_mapping(&t, &p)?.into_iter().collect()
+    };
+    let true_count = t.iter().max().map_or(0, |m| m + 1);
     let mut extra = 0;
     let aligned = pred
         .iter()

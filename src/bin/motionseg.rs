@@ -199,7 +199,8 @@ struct SegmentArgs {
     /// Draw the timeline (SVG).
     #[arg(long, value_name = "OUT.svg")]
     plot: Option<PathBuf>,
-    /// Ground-truth segments (CSV start,end,label) drawn under the timeline.
+    /// Ground-truth segments (CSV start,end,label) drawn under the timeline; the labels are then
+    /// coloured after the true labels they match (Hungarian), the legend keeping their numbers.
     #[arg(long, value_name = "TRUTH.csv")]
     truth: Option<PathBuf>,
 }
@@ -839,10 +840,21 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            let mut rows = vec![TimelineRow {
-                name: "motionseg",
-                labels: &labeling.frame_labels,
-                label_names: &[],
+            // With a truth row, the labels take the colours (and names) of the true labels
+            // they match, so the two rows read alike.
+            let aligned = match &truth {
+                Some((t, names)) => Some(aligned_to_truth(t, names, &labeling.frame_labels)?),
+                None => None,
+            };
+            let mut rows = vec![match &aligned {
+                Some((labels, names)) => {
+                    TimelineRow { name: "motionseg", labels, label_names: names }
+                }
+                None => TimelineRow {
+                    name: "motionseg",
+                    labels: &labeling.frame_labels,
+                    label_names: &[],
+                },
             }];
             if let Some((labels, names)) = &truth {
                 rows.push(TimelineRow { name: "truth", labels, label_names: names });
@@ -1269,6 +1281,30 @@ fn eval_case(
     Ok(())
 }
 
+/// `pred` renamed to the true labels they match ([`motionseg::eval::align_to_truth`]), and a
+/// legend name per renamed label that keeps the label's own number: `"2 ≈ walk"`, or
+/// `"5 (unmatched)"`.
+fn aligned_to_truth(
+    truth: &[Option<usize>],
+    truth_names: &[String],
+    pred: &[Option<usize>],
+) -> anyhow::Result<(Vec<Option<usize>>, Vec<String>)> {
+    let (aligned, extra) = motionseg::eval::align_to_truth(truth, pred)?;
+    let true_count = truth.iter().flatten().max().map_or(0, |m| m + 1);
+    let mut names = vec![String::new(); true_count + extra];
+    for (a, p) in aligned.iter().zip(pred) {
+        if let (Some(a), Some(p)) = (a, p) {
+            if names[*a].is_empty() {
+                names[*a] = match truth_names.get(*a).filter(|_| *a < true_count) {
+                    Some(t) => format!("{p} ≈ {t}"),
+                    None => format!("{p} (unmatched)"),
+                };
+            }
+        }
+    }
+    Ok((aligned, names))
+}
+
 /// Writes `dir/<sequence>.svg`: the truth, then each labeling of `plotted` (mode, Hungarian
 /// accuracy, frame labels) with its labels renamed to the true labels they match.
 fn plot_case(
@@ -1276,14 +1312,11 @@ fn plot_case(
     case: &EvalCase,
     plotted: &[(&str, f64, Vec<Option<usize>>)],
 ) -> anyhow::Result<()> {
-    use motionseg::eval::align_to_truth;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let truth: Vec<Option<usize>> = case.truth.iter().map(|&t| Some(t)).collect();
     let mut aligned = Vec::new();
     for (mode, acc, labels) in plotted {
-        let (labels, extra) = align_to_truth(&case.truth, labels)?;
-        let mut names = case.names.clone();
-        names.extend((1..=extra).map(|i| format!("unmatched {i}")));
+        let (labels, names) = aligned_to_truth(&truth, &case.names, labels)?;
         aligned.push((format!("{mode} ({:.1} %)", acc * 100.0), labels, names));
     }
     let mut rows = vec![TimelineRow { name: "truth", labels: &truth, label_names: &case.names }];

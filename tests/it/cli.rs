@@ -172,7 +172,11 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
     assert!(rows[0].contains(",0,") && rows.last().expect("rows").contains(",4579,"), "{out}");
     let frames = std::fs::read_to_string(&fl).expect("frame labels");
     assert_eq!(frames.lines().count(), 4580);
-    assert!(std::fs::read_to_string(&svg).expect("svg").contains("truth"));
+    let picture = std::fs::read_to_string(&svg).expect("svg");
+    assert!(picture.contains("truth"));
+    // The labels are coloured after the true labels they match and keep their own numbers in
+    // the legend: the first label (the take starts walking) reads "0 ≈ walk".
+    assert!(picture.contains(">walk<") && picture.contains(">0 ≈ walk<"), "{picture}");
     // The decoder states alone (the comparison setting) label the whole take too.
     let o = motionseg(
         &[&["segment"][..], &take, &model, &["--basis", &b, "-k", "4", "--summary", "mean"]]
@@ -259,6 +263,7 @@ fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
     }
     let walk = std::fs::read_to_string(plots.join("86_01.svg")).expect("plot");
     assert!(walk.contains(">walk<") && walk.contains(">leg_kick<"), "truth names in the legend");
+    assert!(walk.contains(">0 ≈ walk<"), "matched labels named in the legend");
     let _ = std::fs::remove_dir_all(&plots);
     assert!(stdout.contains("Concatenated cmu/actions8 clips (3 per sequence"), "{stdout}");
     let row = stdout

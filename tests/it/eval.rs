@@ -60,8 +60,9 @@ fn unequal_cluster_counts() {
 fn aligned_labels_take_their_matched_true_label() {
     // 5 -> 0 and 9 -> 1 are matched; 7 is surplus and becomes 2 (one past the largest true
     // label); None stays None; and the aligned labels score like the originals.
+    let truth = some(&T);
     let pred = [Some(5), Some(5), Some(7), None, Some(9), Some(9)];
-    let (aligned, extra) = align_to_truth(&T, &pred).expect("align");
+    let (aligned, extra) = align_to_truth(&truth, &pred).expect("align");
     assert_eq!(aligned, [Some(0), Some(0), Some(2), None, Some(1), Some(1)]);
     assert_eq!(extra, 1);
     close(
@@ -70,11 +71,19 @@ fn aligned_labels_take_their_matched_true_label() {
     );
     // Fewer predicted labels than true ones: true labels without a match simply go unused;
     // surplus numbering starts past the largest true label even when it is unused.
-    let (aligned, extra) = align_to_truth(&[0, 0, 3, 3], &some(&[8, 8, 8, 8])).expect("align");
+    let (aligned, extra) =
+        align_to_truth(&some(&[0, 0, 3, 3]), &some(&[8, 8, 8, 8])).expect("align");
     assert_eq!((aligned, extra), (some(&[0, 0, 0, 0]), 0));
-    let (aligned, extra) = align_to_truth(&[0, 3], &some(&[1, 2])).expect("align");
+    let (aligned, extra) = align_to_truth(&some(&[0, 3]), &some(&[1, 2])).expect("align");
     assert_eq!((aligned, extra), (some(&[0, 3]), 0));
-    assert!(align_to_truth(&T, &pred[..2]).is_err());
+    // Frames without a true label do not vote, but are renamed too; no truth at all leaves
+    // every predicted label unmatched.
+    let partial = [None, None, Some(0), Some(0)];
+    let (aligned, extra) = align_to_truth(&partial, &some(&[4, 4, 6, 6])).expect("align");
+    assert_eq!((aligned, extra), (some(&[1, 1, 0, 0]), 1));
+    let (aligned, extra) = align_to_truth(&[None, None], &some(&[4, 6])).expect("align");
+    assert_eq!((aligned, extra), (some(&[0, 1]), 2));
+    assert!(align_to_truth(&truth, &pred[..2]).is_err());
 }
 
 #[test]
