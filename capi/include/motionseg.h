@@ -68,6 +68,20 @@ typedef struct ms_event {
     float confidence;     /* REVISED: fraction of frames whose label agreed, in [0, 1] */
 } ms_event;
 
+/* Labeling settings for ms_stream_new_with and ms_label_file_with. Start from
+ * ms_settings_default() and change fields; a value out of range is refused (MS_ERR_ARGUMENT,
+ * naming the field). */
+typedef struct ms_settings {
+    uint64_t min_segment_frames; /* a new label must last this many input frames before a segment
+                                    boundary is declared (>= 1; default 60: 0.5 s at 120 fps) */
+    float merge_threshold;       /* actions = 0: segments closer than this cosine distance share a
+                                    label, in [0, 2] (default 0.35, calibrated on CMU subject 86;
+                                    lower it for takes far from the training data) */
+    uint64_t provisional_every;  /* streams: provisional events every this many windows (0: only
+                                    the final events of ms_stream_finish; default 8, about once a
+                                    second); files ignore it */
+} ms_settings;
+
 /* Receives each event of a call, on the calling thread; `user` is passed through. The event
  * pointer is valid only during the callback. */
 typedef void (*ms_event_cb)(const ms_event *event, void *user);
@@ -131,6 +145,13 @@ int ms_model_check_joints(const ms_model *model, const char *const *joints, size
  * failure. Free with ms_stream_free. */
 ms_stream *ms_stream_new(const ms_model *model, double input_fps, size_t channels, size_t actions);
 
+/* The default settings (those of ms_stream_new and ms_label_file, the live service's). */
+ms_settings ms_settings_default(void);
+
+/* ms_stream_new with `settings` (NULL: the defaults). */
+ms_stream *ms_stream_new_with(const ms_model *model, double input_fps, size_t channels,
+                              size_t actions, const ms_settings *settings);
+
 /* Feeds one frame of `channels` floats (the stream's channel count, all finite). The events it
  * causes are passed to `cb` (may be NULL) before the call returns. A refused frame (NULL, wrong
  * channel count, NaN or infinite value) changes nothing: the stream goes on. Any other failure
@@ -154,6 +175,11 @@ void ms_stream_free(ms_stream *stream);
  * MS_ERR_* code. */
 int ms_label_file(const ms_model *model, const char *path, const char *asf_or_null,
                   double fps_or_0, size_t actions, ms_segment **out, size_t *n);
+
+/* ms_label_file with `settings` (NULL: the defaults). */
+int ms_label_file_with(const ms_model *model, const char *path, const char *asf_or_null,
+                       double fps_or_0, size_t actions, const ms_settings *settings,
+                       ms_segment **out, size_t *n);
 
 /* Frees segments from ms_label_file (NULL: nothing); `n` must be the count it gave (a pointer
  * or count that does not match is refused and not freed; see ms_last_error). */

@@ -26,12 +26,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use motionseg::cluster::segments::SegmentParams;
 use motionseg::embed::ort::{find_runtime, init_runtime, OrtEmbedder, SessionPool};
 use motionseg::embed::Embedder;
 use motionseg::engine::{Engine, EngineModel, WindowEmbedding};
 use motionseg::features::motion_features;
 use motionseg::ingest::{self, Input, LoadOptions};
-use motionseg::labeler::{label_take, LabelerParams, StreamLabeler};
+use motionseg::labeler::{label_take, LabelerParams, Method, StreamLabeler};
 use motionseg::model::Manifest;
 use motionseg::segment::{Segment, SegmentEvent};
 use motionseg::Error;
@@ -463,8 +464,79 @@ pub unsafe extern "C" fn ms_model_check_joints(
     })
 }
 
-fn actions_arg(actions: usize) -> Option<usize> {
-    (actions > 0).then_some(actions)
+/// `ms_settings`: the labeling settings a stream or file may change. Start from
+/// [`ms_settings_default`] and change fields.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MsSettings {
+    /// A new label must last this many input frames before a segment boundary is declared
+    /// (hysteresis against flicker); at least 1. Default 60 (0.5 s at 120 fps).
+    pub min_segment_frames: u64,
+    /// With the number of actions inferred (`actions` = 0): segments closer than this cosine
+    /// segment distance share a label, in [0, 2]. Default 0.35, calibrated on CMU subject 86;
+    /// lower it for takes far from the training data (one label for the whole take).
+    pub merge_threshold: f32,
+    /// Streams: provisional live events every this many windows (0: only the final events of
+    /// `ms_stream_finish`). Default 8, about once a second at 120 fps. Files ignore it.
+    pub provisional_every: u64,
+}
+
+impl Default for MsSettings {
+    fn default() -> MsSettings {
+        let p = LabelerParams::new(None);
+        let merge_threshold = match p.method {
+            Method::Segments(sp) => sp.threshold,
+            Method::Windows => SegmentParams::default().threshold,
+        };
+        MsSettings {
+            min_segment_frames: p.min_segment_frames as u64,
+            merge_threshold,
+            provisional_every: PROVISIONAL_EVERY as u64,
+        }
+    }
+}
+
+/// The default settings (those of [`ms_stream_new`] and [`ms_label_file`], the live service's).
+#[no_mangle]
+pub extern "C" fn ms_settings_default() -> MsSettings {
+    MsSettings::default()
+}
+
+/// Labeler parameters for `actions` clusters (0: inferred) and `settings` (NULL: defaults),
+/// each setting checked and named when out of range.
+///
+/// # Safety
+/// `settings` is NULL or points to a readable `ms_settings`.
+unsafe fn labeler_params(
+    actions: usize,
+    settings: *const MsSettings,
+) -> Result<LabelerParams, Fail> {
+    // SAFETY: NULL or readable (caller's promise).
+    let s = unsafe { settings.as_ref() }.copied().unwrap_or_default();
+    let bad =
+        |field: &str, why: String| Fail::new(MS_ERR_ARGUMENT, format!("settings.{field}: {why}"));
+    let min_segment =
+        usize::try_from(s.min_segment_frames).ok().filter(|&m| m >= 1).ok_or_else(|| {
+            bad(
+                "min_segment_frames",
+                format!("expected at least 1, found {}", s.min_segment_frames),
+            )
+        })?;
+    if !(s.merge_threshold.is_finite() && (0.0..=2.0).contains(&s.merge_threshold)) {
+        return Err(bad(
+            "merge_threshold",
+            format!("expected a cosine distance in [0, 2], found {}", s.merge_threshold),
+        ));
+    }
+    let every = usize::try_from(s.provisional_every)
+        .map_err(|_| bad("provisional_every", format!("{} is too large", s.provisional_every)))?;
+    let mut p = LabelerParams::new((actions > 0).then_some(actions));
+    p.min_segment_frames = min_segment;
+    p.provisional_every = every;
+    if let Method::Segments(sp) = &mut p.method {
+        sp.threshold = s.merge_threshold;
+    }
+    Ok(p)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,8 +734,8 @@ pub struct MsStream {
 /// Starts a stream of raw canonical frames (root translation, then three exp-map values per
 /// joint: the layout `motionseg inspect --features` writes) at `input_fps` frames per second
 /// (at least the model's), with `channels` values per frame (must equal
-/// [`ms_model_channels`]) and `actions` clusters (0: infer the number). The settings are the
-/// live service's defaults. Returns NULL on failure.
+/// [`ms_model_channels`]) and `actions` clusters (0: infer the number), with the default
+/// settings (the live service's; [`ms_stream_new_with`] changes them). Returns NULL on failure.
 ///
 /// # Safety
 /// `model` is NULL or a live pointer from [`ms_model_load`].
@@ -673,6 +745,24 @@ pub unsafe extern "C" fn ms_stream_new(
     input_fps: f64,
     channels: usize,
     actions: usize,
+) -> *mut MsStream {
+    // SAFETY: the caller's promise, and NULL settings.
+    unsafe { ms_stream_new_with(model, input_fps, channels, actions, std::ptr::null()) }
+}
+
+/// [`ms_stream_new`] with `settings` (NULL: the defaults); a setting out of range is refused
+/// with `MS_ERR_ARGUMENT` naming it.
+///
+/// # Safety
+/// `model` is NULL or a live pointer from [`ms_model_load`]; `settings` is NULL or points to a
+/// readable `ms_settings`.
+#[no_mangle]
+pub unsafe extern "C" fn ms_stream_new_with(
+    model: *const MsModel,
+    input_fps: f64,
+    channels: usize,
+    actions: usize,
+    settings: *const MsSettings,
 ) -> *mut MsStream {
     guard(std::ptr::null_mut(), || {
         // SAFETY: NULL or live (caller's promise).
@@ -697,10 +787,10 @@ pub unsafe extern "C" fn ms_stream_new(
                 ),
             ));
         }
-        let mut params = LabelerParams::new(actions_arg(actions));
+        // SAFETY: NULL or readable (caller's promise).
+        let mut params = unsafe { labeler_params(actions, settings) }?;
         params.streaming = true;
         params.engine.batch = 1;
-        params.provisional_every = PROVISIONAL_EVERY;
         if m.model.basis().is_none() {
             return Err(Fail::new(
                 MS_ERR_FORMAT,
@@ -891,9 +981,9 @@ pub unsafe extern "C" fn ms_stream_free(stream: *mut MsStream) {
 
 /// Labels a whole file in batch: `.amc` (needs `asf_or_null`), `.bvh`, `.npy` or `.csv`
 /// (`[frames, channels]` raw canonical rows; need `fps_or_0`), with `actions` clusters (0:
-/// infer). On success `*out` holds `*n` segments in time order (NULL when none), to be freed
-/// with [`ms_segments_free`]; on failure `*out` is NULL and `*n` 0. Returns `MS_OK` or an
-/// `MS_ERR_*` code.
+/// infer) and the default settings ([`ms_label_file_with`] changes them). On success `*out`
+/// holds `*n` segments in time order (NULL when none), to be freed with [`ms_segments_free`];
+/// on failure `*out` is NULL and `*n` 0. Returns `MS_OK` or an `MS_ERR_*` code.
 ///
 /// # Safety
 /// `model` is NULL or live; `path` and `asf_or_null` are NULL or NUL-terminated strings;
@@ -905,6 +995,29 @@ pub unsafe extern "C" fn ms_label_file(
     asf_or_null: *const c_char,
     fps_or_0: f64,
     actions: usize,
+    out: *mut *mut MsSegment,
+    n: *mut usize,
+) -> c_int {
+    // SAFETY: the caller's promises, and NULL settings.
+    unsafe {
+        ms_label_file_with(model, path, asf_or_null, fps_or_0, actions, std::ptr::null(), out, n)
+    }
+}
+
+/// [`ms_label_file`] with `settings` (NULL: the defaults; `provisional_every` is not used); a
+/// setting out of range is refused with `MS_ERR_ARGUMENT` naming it.
+///
+/// # Safety
+/// As [`ms_label_file`]; `settings` is NULL or points to a readable `ms_settings`.
+#[allow(clippy::too_many_arguments)] // the C signature: ms_label_file's plus the settings
+#[no_mangle]
+pub unsafe extern "C" fn ms_label_file_with(
+    model: *const MsModel,
+    path: *const c_char,
+    asf_or_null: *const c_char,
+    fps_or_0: f64,
+    actions: usize,
+    settings: *const MsSettings,
     out: *mut *mut MsSegment,
     n: *mut usize,
 ) -> c_int {
@@ -950,7 +1063,9 @@ pub unsafe extern "C" fn ms_label_file(
             }
         };
         m.model.manifest().check_input(&name, frames.ncols(), &joints)?;
-        let params = LabelerParams::new(actions_arg(actions));
+        // SAFETY: NULL or readable (caller's promise).
+        let mut params = unsafe { labeler_params(actions, settings) }?;
+        params.provisional_every = 0; // a file gets its final labels only
         let labeling = label_take(&m.model, runner(&m.pool)?, frames.view(), fps, &params, |_| {})
             .map_err(|e| {
                 let f = Fail::from(e);

@@ -25,6 +25,10 @@ int main(void) {
     SHOW("ms_segment.end_s", offsetof(ms_segment, end_s));
     SHOW("ms_segment.label", offsetof(ms_segment, label));
     SHOW("ms_segment.confidence", offsetof(ms_segment, confidence));
+    SHOW("ms_settings.size", sizeof(ms_settings));
+    SHOW("ms_settings.min_segment_frames", offsetof(ms_settings, min_segment_frames));
+    SHOW("ms_settings.merge_threshold", offsetof(ms_settings, merge_threshold));
+    SHOW("ms_settings.provisional_every", offsetof(ms_settings, provisional_every));
     SHOW("MS_OK", MS_OK);
     SHOW("MS_ERR_NULL", MS_ERR_NULL);
     SHOW("MS_ERR_ARGUMENT", MS_ERR_ARGUMENT);

@@ -65,10 +65,24 @@ fn user(c: &mut Collected) -> *mut c_void {
 
 /// Streams the first `frames` frames of the bundled take (all when `None`) and finishes.
 fn stream_take(actions: usize, frames: Option<usize>) -> Collected {
+    stream_take_with(actions, frames, None)
+}
+
+/// [`stream_take`] with settings (`None`: `ms_stream_new`, the defaults).
+fn stream_take_with(
+    actions: usize,
+    frames: Option<usize>,
+    settings: Option<&MsSettings>,
+) -> Collected {
     let t = take();
     let mut c = Collected::default();
-    // SAFETY: a live model.
-    let s = unsafe { ms_stream_new(model(), t.fps, t.frames.ncols(), actions) };
+    // SAFETY: a live model; settings NULL or readable.
+    let s = unsafe {
+        match settings {
+            Some(st) => ms_stream_new_with(model(), t.fps, t.frames.ncols(), actions, st),
+            None => ms_stream_new(model(), t.fps, t.frames.ncols(), actions),
+        }
+    };
     assert!(!s.is_null(), "ms_stream_new: {}", last_error());
     for row in t.frames.rows().into_iter().take(frames.unwrap_or(usize::MAX)) {
         let row = row.to_vec();
@@ -85,11 +99,20 @@ fn stream_take(actions: usize, frames: Option<usize>) -> Collected {
 }
 
 fn label_file(actions: usize) -> Vec<MsSegment> {
+    label_file_with(actions, None)
+}
+
+/// [`label_file`] with settings (`None`: `ms_label_file`, the defaults).
+fn label_file_with(actions: usize, settings: Option<&MsSettings>) -> Vec<MsSegment> {
     let (take, asf) = (cstr(&repo(TAKE)), cstr(&repo(ASF)));
     let (mut out, mut n) = (null_mut(), 0usize);
-    // SAFETY: live model, valid strings, writable out-parameters.
+    let (model, take, asf) = (model(), take.as_ptr(), asf.as_ptr());
+    // SAFETY: live model, valid strings, settings NULL or readable, writable out-parameters.
     let rc = unsafe {
-        ms_label_file(model(), take.as_ptr(), asf.as_ptr(), 0.0, actions, &mut out, &mut n)
+        match settings {
+            Some(st) => ms_label_file_with(model, take, asf, 0.0, actions, st, &mut out, &mut n),
+            None => ms_label_file(model, take, asf, 0.0, actions, &mut out, &mut n),
+        }
     };
     assert_eq!(rc, MS_OK, "ms_label_file: {}", last_error());
     assert!(n > 0 && !out.is_null());
@@ -232,6 +255,57 @@ fn model_load_errors_name_the_file() {
         assert_eq!(ms_model_channels(null()), 0);
         assert_eq!(ms_model_channels(model()), 96);
         assert!(ms_model_fps(model()) > 0.0);
+    }
+}
+
+#[test]
+fn settings_change_the_labeling_and_streams_still_equal_files() {
+    let d = ms_settings_default();
+    assert_eq!((d.min_segment_frames, d.merge_threshold, d.provisional_every), (60, 0.35, 8));
+    let labels = |segs: &[(u64, u64, i64)]| {
+        segs.iter().map(|s| s.2).collect::<std::collections::BTreeSet<_>>().len()
+    };
+    let file = |settings: Option<&MsSettings>| -> Vec<(u64, u64, i64)> {
+        label_file_with(0, settings).iter().map(|s| (s.start_frame, s.end_frame, s.label)).collect()
+    };
+    // A lower merge threshold (K inferred) splits the take into more labels; streamed with no
+    // provisional updates, the stream gives only its final events, equal to the file's.
+    let st = MsSettings { merge_threshold: 0.25, provisional_every: 0, ..d };
+    let (default, lower) = (file(None), file(Some(&st)));
+    assert!(labels(&lower) > labels(&default), "{lower:?} vs {default:?}");
+    let c = stream_take_with(0, None, Some(&st));
+    let streamed: Vec<_> =
+        c.revised.iter().map(|e| (e.start_frame, e.end_frame, e.label)).collect();
+    assert_eq!(streamed, lower);
+    assert!(c.events.iter().all(|e| matches!(e.kind, MS_EVENT_REVISED | MS_EVENT_FINALIZED)));
+    // Out-of-range settings are refused by name, for streams and files.
+    let t = take();
+    for (bad, field) in [
+        (MsSettings { merge_threshold: f32::NAN, ..d }, "settings.merge_threshold"),
+        (MsSettings { merge_threshold: 2.5, ..d }, "settings.merge_threshold"),
+        (MsSettings { min_segment_frames: 0, ..d }, "settings.min_segment_frames"),
+    ] {
+        // SAFETY: a live model and readable settings.
+        let s = unsafe { ms_stream_new_with(model(), t.fps, t.frames.ncols(), 0, &bad) };
+        assert!(s.is_null());
+        assert!(fails(MS_ERR_ARGUMENT, ms_last_error_code()).contains(field));
+        let (take_path, asf) = (cstr(&repo(TAKE)), cstr(&repo(ASF)));
+        let (mut out, mut n) = (null_mut(), 0usize);
+        // SAFETY: as above, writable out-parameters.
+        let rc = unsafe {
+            ms_label_file_with(
+                model(),
+                take_path.as_ptr(),
+                asf.as_ptr(),
+                0.0,
+                0,
+                &bad,
+                &mut out,
+                &mut n,
+            )
+        };
+        assert!(fails(MS_ERR_ARGUMENT, rc).contains(field));
+        assert!(out.is_null() && n == 0);
     }
 }
 
