@@ -7,7 +7,8 @@
  *
  * Usage: load a model once (ms_model_load), then either label whole files (ms_label_file) or
  * open one stream per live take (ms_stream_new), push raw frames (ms_stream_push) and read segment
- * events from a callback; ms_stream_finish gives the final segments.
+ * events from a callback; ms_stream_finish gives the final segments. ms_model_check_joints checks
+ * a rig's joint order once; the *_with variants take ms_settings.
  *
  * Threads: an ms_model is immutable and may be shared by any number of threads (streams and
  * ms_label_file calls on several threads at once are fine). An ms_stream must be used by one
