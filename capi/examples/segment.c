@@ -11,11 +11,14 @@
  * from ms_stream_finish:
  *   stream INDEX START_FRAME END_FRAME START_S END_S LABEL CONFIDENCE
  *   events OPENED EXTENDED CLOSED RELABEL MERGED REVISED FINALIZED
- * ACTIONS is the number of actions (0 or absent: inferred). Exit status 1 on any error, with
- * ms_last_error() on stderr.
+ * ACTIONS is the number of actions (0 or absent: inferred). Before that it prints the model's
+ * frame layout, read by name, and checks the joint order a rig would declare against it:
+ *   layout CHANNELS JOINTS ok
+ * Exit status 1 on any error, with ms_last_error() on stderr.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "motionseg.h"
 
@@ -43,16 +46,45 @@ static int fail(const char *what) {
     return 1;
 }
 
+/* The joints of the frame layout, read from the channel names ("<joint>.e0" starts a joint's
+ * three exp-map values), then checked with ms_model_check_joints as a rig's own list would be. */
+#define MAX_JOINTS 128
+static int check_layout(const ms_model *model) {
+    static char names[MAX_JOINTS][64];
+    const char *joints[MAX_JOINTS];
+    size_t channels = ms_model_channels(model), n = 0, i;
+    for (i = 0; i < channels; i++) {
+        const char *name = ms_model_channel_name(model, i);
+        const char *dot = name ? strchr(name, '.') : NULL;
+        size_t len = dot ? (size_t)(dot - name) : 0;
+        if (!name) {
+            return fail("ms_model_channel_name");
+        }
+        if (dot && strcmp(dot, ".e0") == 0 && n < MAX_JOINTS && len < sizeof names[0]) {
+            memcpy(names[n], name, len);
+            names[n][len] = '\0';
+            joints[n] = names[n];
+            n++;
+        }
+    }
+    if (ms_model_check_joints(model, joints, n) != MS_OK) {
+        return fail("ms_model_check_joints");
+    }
+    printf("layout %lu %lu ok\n", (unsigned long)channels, (unsigned long)n);
+    return 0;
+}
+
 static int stream_frames(const ms_model *model, const char *path, double fps, size_t actions) {
     size_t channels = ms_model_channels(model);
     float *frame = malloc(channels * sizeof *frame);
     FILE *f = fopen(path, "rb");
-    ms_stream *s = ms_stream_new(model, fps, channels, actions);
+    ms_settings settings = ms_settings_default(); /* change fields here, e.g. merge_threshold */
+    ms_stream *s = ms_stream_new_with(model, fps, channels, actions, &settings);
     struct collect c = {0};
     int rc = 0;
     c.fps = fps;
     if (!s) {
-        rc = fail("ms_stream_new");
+        rc = fail("ms_stream_new_with");
     } else if (!frame || !f) {
         fprintf(stderr, "error: cannot read %s\n", path);
         rc = 1;
@@ -95,6 +127,10 @@ int main(int argc, char **argv) {
     model = ms_model_load(argv[1], NULL, NULL);
     if (!model) {
         return fail("ms_model_load");
+    }
+    if (check_layout(model) != 0) {
+        ms_model_free(model);
+        return 1;
     }
     if (ms_label_file(model, argv[2], asf, 0.0, actions, &segs, &n) != MS_OK) {
         rc = fail("ms_label_file");

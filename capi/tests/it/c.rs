@@ -244,6 +244,8 @@ fn c_example_labels_and_streams_the_bundled_take() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with(&format!("motionseg {}\n", env!("CARGO_PKG_VERSION"))), "{stdout}");
+    // The layout read by channel name: 96 values, 31 joints, in the order the model checks.
+    assert!(stdout.lines().any(|l| l == "layout 96 31 ok"), "{stdout}");
     let fps = t.fps;
     let want: Vec<_> = reference(4)
         .iter()
