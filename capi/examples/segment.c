@@ -55,12 +55,17 @@ static int check_layout(const ms_model *model) {
     size_t channels = ms_model_channels(model), n = 0, i;
     for (i = 0; i < channels; i++) {
         const char *name = ms_model_channel_name(model, i);
-        const char *dot = name ? strchr(name, '.') : NULL;
+        const char *dot = name ? strrchr(name, '.') : NULL; /* joint names may hold dots */
         size_t len = dot ? (size_t)(dot - name) : 0;
         if (!name) {
             return fail("ms_model_channel_name");
         }
-        if (dot && strcmp(dot, ".e0") == 0 && n < MAX_JOINTS && len < sizeof names[0]) {
+        if (dot && strcmp(dot, ".e0") == 0) {
+            if (n == MAX_JOINTS || len >= sizeof names[0]) {
+                fprintf(stderr, "error: more than %d joints or a joint name of 64+ characters\n",
+                        MAX_JOINTS);
+                return 1;
+            }
             memcpy(names[n], name, len);
             names[n][len] = '\0';
             joints[n] = names[n];

@@ -435,6 +435,10 @@ pub unsafe extern "C" fn ms_model_check_joints(
         if n_joints == 0 {
             return Err(Fail::new(MS_ERR_ARGUMENT, "n_joints: the list is empty"));
         }
+        // A count no array can have (a C-side bug) must not reach from_raw_parts.
+        if n_joints > isize::MAX as usize / std::mem::size_of::<*const c_char>() {
+            return Err(Fail::new(MS_ERR_ARGUMENT, format!("n_joints: {n_joints} is not a count")));
+        }
         // SAFETY: `joints` points to `n_joints` pointers (caller's promise).
         let ptrs = unsafe { std::slice::from_raw_parts(joints, n_joints) };
         let mut names = Vec::with_capacity(n_joints);
@@ -1044,6 +1048,10 @@ pub unsafe extern "C" fn ms_label_file_with(
                 format!("fps: expected a positive frame rate or 0, found {fps_or_0}"),
             ));
         }
+        // Settings first: a bad one is refused before the file is read.
+        // SAFETY: NULL or readable (caller's promise).
+        let mut params = unsafe { labeler_params(actions, settings) }?;
+        params.provisional_every = 0; // a file gets its final labels only
         let fps_opt = (fps_or_0 > 0.0).then_some(fps_or_0);
         let name = path.display().to_string();
         let opts = LoadOptions { asf: asf.as_deref(), fps: fps_opt };
@@ -1063,9 +1071,6 @@ pub unsafe extern "C" fn ms_label_file_with(
             }
         };
         m.model.manifest().check_input(&name, frames.ncols(), &joints)?;
-        // SAFETY: NULL or readable (caller's promise).
-        let mut params = unsafe { labeler_params(actions, settings) }?;
-        params.provisional_every = 0; // a file gets its final labels only
         let labeling = label_take(&m.model, runner(&m.pool)?, frames.view(), fps, &params, |_| {})
             .map_err(|e| {
                 let f = Fail::from(e);

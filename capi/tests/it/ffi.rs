@@ -306,6 +306,22 @@ fn settings_change_the_labeling_and_streams_still_equal_files() {
         };
         assert!(fails(MS_ERR_ARGUMENT, rc).contains(field));
         assert!(out.is_null() && n == 0);
+        // Refused before the file is read: a missing file does not hide it.
+        let missing = cstr(&repo("examples/data/no_such.amc"));
+        // SAFETY: as above.
+        let rc = unsafe {
+            ms_label_file_with(
+                model(),
+                missing.as_ptr(),
+                asf.as_ptr(),
+                0.0,
+                0,
+                &bad,
+                &mut out,
+                &mut n,
+            )
+        };
+        assert!(fails(MS_ERR_ARGUMENT, rc).contains(field));
     }
 }
 
@@ -359,6 +375,9 @@ fn channel_names_and_joint_checks_follow_the_model() {
     assert!(e.contains("joints[1]"), "{e}");
     let e = fails(MS_ERR_NULL, unsafe { ms_model_check_joints(null(), with_null.as_ptr(), 1) });
     assert!(e.contains("model"), "{e}");
+    let e =
+        fails(MS_ERR_ARGUMENT, unsafe { ms_model_check_joints(m, with_null.as_ptr(), usize::MAX) });
+    assert!(e.contains("n_joints"), "{e}");
     let bad = CString::new(b"lhip\xffjoint".to_vec()).expect("no NUL");
     let not_utf8 = [root.as_ptr(), bad.as_ptr()];
     let e = fails(MS_ERR_ARGUMENT, unsafe { ms_model_check_joints(m, not_utf8.as_ptr(), 2) });
