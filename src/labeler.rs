@@ -173,7 +173,7 @@ pub struct StreamLabeler {
     live: Segmenter,
     min_segment_frames: usize,
     provisional_every: usize,
-    /// Every window's span, as runs (bounded on a regular stream).
+    /// Every window's span, as runs whose steps repeat (one run on a regular stream).
     windows: SpanLog,
     /// Final labels of windows thinned out of the clusterer (bounded memory on long streams).
     evicted: HashMap<u64, Option<usize>>,
@@ -377,8 +377,8 @@ impl StreamLabeler {
         self.previous.len()
     }
 
-    /// Entries kept for the spans of all windows pushed (one per run of evenly spaced windows:
-    /// one on a regular stream), from which the final labeling lists every window.
+    /// Runs kept for the spans of all windows pushed ([`SpanLog`]: one on a regular stream, at
+    /// any input rate), from which the final labeling lists every window.
     pub fn span_runs(&self) -> usize {
         self.windows.runs()
     }

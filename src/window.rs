@@ -199,27 +199,34 @@ pub struct WindowSpan {
     pub last_frame: FrameIndex,
 }
 
-/// The spans of every window of a stream, in order, stored as runs of evenly spaced windows.
+/// The spans of every window of a stream, in order, stored as runs whose steps repeat.
 ///
-/// Why: a stream's windows come every `hop` model frames, so their spans form one or a few
-/// arithmetic runs; keeping the runs instead of one span per window keeps a long stream's
-/// labeler state from growing with every window (the final labeling still lists every window,
-/// but only once the stream ends).
+/// Why: a stream's windows come every `hop` model frames, so the steps between their spans
+/// repeat with a short period (1 when the input rate is a whole multiple of the model's, 3 at
+/// 100 fps into a 30 fps model: 13, 13, 14 frames); keeping each run's first span and one period
+/// of steps instead of one span per window keeps a long stream's labeler state from growing
+/// with every window (the final labeling still lists every window, but only once the stream
+/// ends). Steps with no period up to [`SpanLog::MAX_PERIOD`] cost about what a list of spans
+/// would.
 ///
 /// ```
 /// use motionseg::window::{SpanLog, WindowSpan};
 ///
+/// // 100 fps into a 30 fps model, a window every 4 model frames: steps of 13, 13, 14 frames.
+/// let span = |i: u64| WindowSpan {
+///     index: i,
+///     first_frame: ((4 * i) as f64 * 10.0 / 3.0).round() as usize,
+///     last_frame: ((4 * i + 49) as f64 * 10.0 / 3.0).ceil() as usize,
+/// };
 /// let mut log = SpanLog::default();
-/// for i in 0..1000u64 {
-///     let last = 199 + 16 * i as usize;
-///     log.push(WindowSpan { index: i, first_frame: last - 199, last_frame: last });
+/// for i in 0..10_000 {
+///     log.push(span(i));
 /// }
-/// assert_eq!((log.len(), log.runs()), (1000, 1));
-/// assert_eq!(log.get(500).map(|s| s.last_frame), Some(199 + 16 * 500));
-/// assert_eq!(log.partition_point(|s| s.last_frame < 1000), 51);
-/// # let all = log.to_vec();
-/// # assert_eq!(all.len(), 1000);
-/// # assert_eq!(Some(all[999]), log.last());
+/// assert_eq!((log.len(), log.runs()), (10_000, 1));
+/// assert_eq!(log.get(5_000), Some(span(5_000)));
+/// assert_eq!(log.partition_point(|s| s.last_frame < 1000), 63); // windows ending before 1000
+/// # assert_eq!(log.to_vec(), (0..10_000).map(span).collect::<Vec<_>>());
+/// # assert_eq!(log.last(), Some(span(9_999)));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpanLog {
@@ -227,27 +234,87 @@ pub struct SpanLog {
     len: usize,
 }
 
-/// `len` spans from position `start`: `first`, then each the previous plus `step`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Increments of index, first frame and last frame between two consecutive spans.
+type Step = (u64, FrameIndex, FrameIndex);
+
+/// `len` spans from position `start`: `first`, then each the previous plus the next step of
+/// `steps`, which repeat once the run is `periodic` (until then `steps` holds every step).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct SpanRun {
     start: usize,
     first: WindowSpan,
     len: usize,
-    /// Increments of index, first frame and last frame (meaningful once `len >= 2`).
-    step: (u64, FrameIndex, FrameIndex),
+    steps: Vec<Step>,
+    /// `sums[k]` = the sum of the first `k` steps (`sums[0]` = zero).
+    sums: Vec<Step>,
+    periodic: bool,
+}
+
+fn add(a: Step, b: Step) -> Step {
+    (a.0 + b.0, a.1 + b.1, a.2 + b.2)
 }
 
 impl SpanRun {
+    fn new(start: usize, first: WindowSpan) -> SpanRun {
+        SpanRun { start, first, len: 1, steps: Vec::new(), sums: vec![(0, 0, 0)], periodic: false }
+    }
+
+    /// The `i`-th span of the run (`i < len`).
     fn at(&self, i: usize) -> WindowSpan {
+        let (d0, d1, d2) = match self.steps.len() {
+            0 => (0, 0, 0),
+            p => {
+                let (whole, rest) = (i / p, i % p);
+                let (c, r) = (self.sums[p], self.sums[rest]);
+                (c.0 * whole as u64 + r.0, c.1 * whole + r.1, c.2 * whole + r.2)
+            }
+        };
         WindowSpan {
-            index: self.first.index + self.step.0 * i as u64,
-            first_frame: self.first.first_frame + self.step.1 * i,
-            last_frame: self.first.last_frame + self.step.2 * i,
+            index: self.first.index + d0,
+            first_frame: self.first.first_frame + d1,
+            last_frame: self.first.last_frame + d2,
         }
+    }
+
+    /// Extends the run by `step` if it fits its period (or the run is still learning it).
+    fn extend(&mut self, step: Step) -> bool {
+        if self.periodic {
+            if self.steps[(self.len - 1) % self.steps.len()] != step {
+                return false;
+            }
+            self.len += 1;
+            return true;
+        }
+        self.steps.push(step);
+        let last = self.sums[self.sums.len() - 1];
+        self.sums.push(add(last, step));
+        self.len += 1;
+        if self.steps.len() == 2 * SpanLog::MAX_PERIOD {
+            // Enough steps to tell: keep the shortest period they all follow, else end the run
+            // here (its steps are kept in full, as a list would keep its spans).
+            let n = self.steps.len();
+            match (1..=SpanLog::MAX_PERIOD)
+                .find(|&p| (p..n).all(|k| self.steps[k] == self.steps[k - p]))
+            {
+                Some(p) => {
+                    self.steps.truncate(p);
+                    self.sums.truncate(p + 1);
+                    self.periodic = true;
+                }
+                None => {
+                    // A period as long as the run: any further step starts a new run.
+                    self.periodic = true;
+                }
+            }
+        }
+        true
     }
 }
 
 impl SpanLog {
+    /// Longest step period recognised (steps are learned over twice this many windows).
+    pub const MAX_PERIOD: usize = 32;
+
     /// Spans stored.
     pub fn len(&self) -> usize {
         self.len
@@ -258,13 +325,13 @@ impl SpanLog {
         self.len == 0
     }
 
-    /// Runs of evenly spaced spans kept (what the log costs in memory).
+    /// Runs kept (what the log costs in memory, with at most `2 · MAX_PERIOD` steps each).
     pub fn runs(&self) -> usize {
         self.runs.len()
     }
 
-    /// Appends a span. Spans whose index and frames do not increase (the callers check the
-    /// order first) simply start a new run.
+    /// Appends a span. A span whose index or frames do not increase (the callers check the
+    /// order first) simply starts a new run.
     pub fn push(&mut self, span: WindowSpan) {
         let pos = self.len;
         self.len += 1;
@@ -275,18 +342,12 @@ impl SpanLog {
                 span.first_frame.checked_sub(prev.first_frame),
                 span.last_frame.checked_sub(prev.last_frame),
             ) {
-                if run.len == 1 {
-                    run.step = (di, df, dl);
-                    run.len = 2;
-                    return;
-                }
-                if run.step == (di, df, dl) {
-                    run.len += 1;
+                if run.extend((di, df, dl)) {
                     return;
                 }
             }
         }
-        self.runs.push(SpanRun { start: pos, first: span, len: 1, step: (0, 0, 0) });
+        self.runs.push(SpanRun::new(pos, span));
     }
 
     /// The span at position `pos` (0 = the first pushed).
@@ -443,44 +504,69 @@ mod tests {
         assert!((a[2] - 1.0).abs() < 1e-9, "forward velocity on z: {a:?}");
     }
 
+    /// Every access of `log` agrees with the plain list `spans`.
+    fn agrees(log: &SpanLog, spans: &[WindowSpan]) {
+        assert_eq!(log.len(), spans.len());
+        assert_eq!(log.last(), spans.last().copied());
+        assert_eq!(log.to_vec(), spans);
+        for (p, s) in spans.iter().enumerate() {
+            assert_eq!(log.get(p), Some(*s), "position {p}");
+        }
+        assert_eq!(log.get(spans.len()), None);
+        let from = spans.len() / 3;
+        assert!(log.iter_from(from).eq(spans[from..].iter().copied()));
+        assert_eq!(log.iter_from(spans.len() + 5).count(), 0);
+        for f in [0, 11, 12, 500, 2000, 5000, 40_000] {
+            assert_eq!(
+                log.partition_point(|s| s.last_frame < f),
+                spans.partition_point(|s| s.last_frame < f),
+                "frame {f}"
+            );
+        }
+    }
+
     #[test]
     fn span_log_matches_a_plain_list() {
-        // Irregular starts, a regular middle, a gap, then another step: every access agrees
-        // with the spans themselves.
+        // Engine spans at input rates whole and fractional multiples of a 30 fps model (hop 4,
+        // 50-frame windows, as `Engine::push` rounds them): one run each, however long.
+        for fps in [30.0, 48.0, 50.0, 60.0, 100.0, 120.0, 144.0, 240.0] {
+            let ratio: f64 = fps / 30.0;
+            let spans: Vec<WindowSpan> = (0..3000u64)
+                .map(|i| WindowSpan {
+                    index: i,
+                    first_frame: ((4 * i) as f64 * ratio).round() as usize,
+                    last_frame: (((4 * i + 49) as f64) * ratio).ceil() as usize,
+                })
+                .collect();
+            let mut log = SpanLog::default();
+            spans.iter().for_each(|s| log.push(*s));
+            agrees(&log, &spans);
+            assert_eq!(log.runs(), 1, "{fps} fps");
+        }
+        // Irregular starts, a regular middle, a gap, another step, then frames that go back
+        // (a new run each time the steps would underflow), and a single span.
         let mut spans = Vec::new();
         let mut last = 10usize;
-        for i in 0..200u64 {
+        for i in 0..400u64 {
             last += match i {
                 0..=2 => 1 + i as usize,
                 3..=99 => 16,
                 100 => 500,
-                _ => 8,
+                101..=299 => 8,
+                _ => (i % 7) as usize * 3 + 1,
             };
-            spans.push(WindowSpan {
-                index: i * 2,
-                first_frame: last.saturating_sub(60),
-                last_frame: last,
-            });
+            let first = if i >= 350 { 400 - i as usize } else { last.saturating_sub(60) };
+            spans.push(WindowSpan { index: i * 2, first_frame: first, last_frame: last });
         }
         let mut log = SpanLog::default();
         for (n, s) in spans.iter().enumerate() {
             log.push(*s);
-            assert_eq!(log.len(), n + 1);
-            assert_eq!(log.last(), Some(*s));
+            agrees(&log, &spans[..=n]);
         }
-        assert!(log.runs() <= 6, "{} runs", log.runs());
-        assert_eq!(log.to_vec(), spans);
-        for (p, s) in spans.iter().enumerate() {
-            assert_eq!(log.get(p), Some(*s));
-        }
-        assert_eq!(log.get(spans.len()), None);
-        assert_eq!(log.iter_from(150).collect::<Vec<_>>(), spans[150..]);
-        for f in [0, 11, 12, 500, 2000, 5000] {
-            assert_eq!(
-                log.partition_point(|s| s.last_frame < f),
-                spans.partition_point(|s| s.last_frame < f)
-            );
-        }
+        assert!(log.runs() < 70, "{} runs", log.runs());
+        let mut one = SpanLog::default();
+        one.push(spans[7]);
+        agrees(&one, &spans[7..8]);
         assert!(SpanLog::default().is_empty() && SpanLog::default().last().is_none());
     }
 }

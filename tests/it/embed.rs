@@ -416,6 +416,39 @@ fn labeling_streaming_equals_batch_on_a_real_take() {
     assert!(e.contains("100000 actions"), "{e}");
 }
 
+/// At an input rate that is no whole multiple of the model's (100 fps into 30 fps: window steps
+/// of 13, 13, 14 frames), the labeler still keeps the spans of all windows as one run, and
+/// hands every one of them back at the end.
+#[test]
+fn window_spans_stay_one_run_at_fractional_rates() {
+    use motionseg::labeler::{LabelerParams, StreamLabeler};
+    runtime();
+    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..3000, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    let mut p = LabelerParams::new(Some(2));
+    let dim = p.bind_model(&model).expect("basis");
+    p.keep_all(1000);
+    let emb = OrtEmbedder::new(model.model_bytes(), model.manifest(), 1).expect("session");
+    let mut engine = Engine::new(model.clone(), emb, 100.0, p.engine).expect("engine");
+    let mut labeler = StreamLabeler::new(&p, dim, 100.0).expect("labeler");
+    let (mut out, mut events) = (Vec::new(), Vec::new());
+    for row in frames.rows() {
+        engine.push_frame(&row.to_vec(), &mut out).expect("push");
+    }
+    engine.flush(&mut out).expect("flush");
+    let steps: std::collections::BTreeSet<usize> =
+        out.windows(2).map(|w| w[1].span.last_frame - w[0].span.last_frame).collect();
+    assert_eq!(steps.len(), 2, "uneven steps {steps:?}");
+    for w in &out {
+        labeler.push_window(w, &mut events).expect("window");
+    }
+    assert_eq!(labeler.span_runs(), 1);
+    let labeling = labeler.finish(frames.nrows(), &mut events).expect("finish");
+    let spans: Vec<_> = out.iter().map(|w| w.span).collect();
+    assert_eq!(labeling.windows, spans);
+}
+
 /// Streaming equals batch, as a property: any chunking of the same frames, any model batch and
 /// any provisional-update rate give the final segments of the batch labeling; the live events
 /// end with exactly those segments.
