@@ -8,6 +8,29 @@ pub const PALETTE: [&str; 12] = [
     "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF",
 ];
 
+/// The colour of label `l`: [`PALETTE`] for the first twelve, then distinct hues (golden-angle
+/// steps), so labels never share a colour in one picture.
+///
+/// ```
+/// use motionseg::plot::label_colour;
+///
+/// assert_eq!(label_colour(0), "#0072B2");
+/// let many: std::collections::HashSet<String> = (0..200).map(label_colour).collect();
+/// assert_eq!(many.len(), 200);
+/// ```
+pub fn label_colour(l: usize) -> String {
+    match PALETTE.get(l) {
+        Some(c) => (*c).to_owned(),
+        None => {
+            let k = l - PALETTE.len();
+            // Hue by the golden angle; lightness cycles so that hues near each other differ.
+            let hue = (k as f64 * 137.507_764) % 360.0;
+            let light = [45, 60, 35][k % 3];
+            format!("hsl({hue:.1},65%,{light}%)")
+        }
+    }
+}
+
 /// A colour on a blue → yellow ramp for `t` in `[0, 1]` (time colouring).
 pub fn ramp(t: f64) -> String {
     let t = t.clamp(0.0, 1.0);
@@ -102,9 +125,7 @@ pub fn trajectories_svg(
     for (i, traj) in trajectories.iter().enumerate() {
         let colour = match colouring {
             Colouring::Time => ramp(i as f64 / count as f64),
-            Colouring::Labels { of, .. } => {
-                PALETTE[of.get(i).copied().unwrap_or(0) % PALETTE.len()].to_owned()
-            }
+            Colouring::Labels { of, .. } => label_colour(of.get(i).copied().unwrap_or(0)),
         };
         let mut d = String::new();
         for (j, &p) in traj.iter().enumerate() {
@@ -139,7 +160,7 @@ pub fn trajectories_svg(
                 let _ = write!(
                     s,
                     r#"<rect x="{lx}" y="{y:.0}" width="18" height="18" fill="{}"/><text x="{}" y="{:.0}" font-size="13">{}</text>"#,
-                    PALETTE[k % PALETTE.len()],
+                    label_colour(k),
                     lx + 24.0,
                     y + 14.0,
                     escape(name)
@@ -231,8 +252,8 @@ pub fn timeline_svg(title: &str, fps: f64, rows: &[TimelineRow<'_>]) -> String {
         for f in 1..=row.labels.len() {
             if f == row.labels.len() || row.labels[f] != row.labels[start] {
                 let colour = match row.labels[start] {
-                    Some(l) => PALETTE[l % PALETTE.len()],
-                    None => "#dddddd",
+                    Some(l) => label_colour(l),
+                    None => "#dddddd".to_owned(),
                 };
                 let _ = write!(
                     s,
@@ -280,7 +301,7 @@ pub fn timeline_svg(title: &str, fps: f64, rows: &[TimelineRow<'_>]) -> String {
             let _ = write!(
                 s,
                 r#"<rect x="{lx:.0}" y="{ly:.0}" width="14" height="14" fill="{}"/><text x="{:.0}" y="{:.0}" font-size="12">{}</text>"#,
-                PALETTE[l % PALETTE.len()],
+                label_colour(l),
                 lx + 18.0,
                 ly + 12.0,
                 escape(&name)
