@@ -377,6 +377,16 @@ impl StreamLabeler {
         self.previous.len()
     }
 
+    /// With the segments method, the current cut's longest kept and shortest removed
+    /// spanning-tree edge ([`SegmentClusterer::cut_gap`]): how close the labeling is to a tie.
+    /// `None` for the windows method.
+    pub fn cut_gap(&self) -> Option<(f32, f32)> {
+        match &self.clusterer {
+            Stage::Segments(c) => c.cut_gap(),
+            Stage::Windows(_) => None,
+        }
+    }
+
     /// Runs kept for the spans of all windows pushed ([`SpanLog`]: one on a regular stream, at
     /// any input rate), from which the final labeling lists every window.
     pub fn span_runs(&self) -> usize {

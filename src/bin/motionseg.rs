@@ -986,6 +986,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let mut emb = OrtEmbedder::new(model.model_bytes(), model.manifest(), args.model.threads)?;
     let mut scores: Vec<MethodScores> = Vec::new();
     let mut stream_equal = Vec::new();
+    let mut gaps = Vec::new();
     for trial in &args.trials {
         let name = format!("86_{trial}");
         let npy = data.join(format!("cmu/86/expmap/86_{trial}.npy"));
@@ -1003,7 +1004,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         };
         let k = names.len();
         let case = EvalCase { take, truth, names, k, tolerance };
-        eval_case(args, &model, &mut emb, &case, &mut scores, &mut stream_equal)?;
+        eval_case(args, &model, &mut emb, &case, &mut scores, &mut stream_equal, &mut gaps)?;
     }
     let mut scores8: Vec<MethodScores> = Vec::new();
     let mut seqs8 = Vec::new();
@@ -1019,7 +1020,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             let tolerance = Tolerance::Frames((ACTIONS8_FPS / 2.0) as usize);
             let names = ACTIONS8.iter().map(|a| (*a).to_owned()).collect();
             let case = EvalCase { take, truth: c.truth.clone(), names, k, tolerance };
-            eval_case(args, &model, &mut emb, &case, &mut scores8, &mut stream_equal)?;
+            eval_case(args, &model, &mut emb, &case, &mut scores8, &mut stream_equal, &mut gaps)?;
             seqs8.push((name, c.clips));
         }
     }
@@ -1032,6 +1033,24 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             );
             println!("{}", m.table.render());
         }
+    }
+    if args.label.method == "segments" {
+        println!(
+            "== Spanning-tree cut: longest edge kept / shortest edge cut (segment distances; \
+             close values are a near tie that a small change can swap)"
+        );
+        for mode in ["K given", "K inferred"] {
+            let cells: Vec<String> = gaps
+                .iter()
+                .filter(|g| g.mode == mode)
+                .map(|g| match g.gap {
+                    Some((kept, cut)) => format!("{} {kept:.3}/{cut:.3}", g.sequence),
+                    None => format!("{} -", g.sequence),
+                })
+                .collect();
+            println!("{mode:>10}: {}", cells.join("  "));
+        }
+        println!();
     }
     println!("== All methods (Hungarian frame accuracy %, mean ARI, mean boundary F1 %)");
     print!("{}", comparison_table(&scores));
@@ -1075,6 +1094,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             a8.insert("sequences".to_owned(), serde_json::to_value(&seqs8)?);
             obj.insert("actions8".to_owned(), serde_json::Value::Object(a8));
         }
+        obj.insert("cut_gaps".to_owned(), serde_json::to_value(&gaps)?);
         obj.insert(
             "streaming_equals_batch".to_owned(),
             serde_json::Value::Bool(unequal.is_empty()),
@@ -1096,6 +1116,15 @@ struct EvalCase {
     tolerance: Tolerance,
 }
 
+/// The main labeling's spanning-tree cut on one sequence and mode: its longest kept and
+/// shortest removed edge (close values: a near tie).
+#[derive(Debug, serde::Serialize)]
+struct CutGap {
+    sequence: String,
+    mode: &'static str,
+    gap: Option<(f32, f32)>,
+}
+
 /// Scores every method on one case (one model pass shared by all of them).
 fn eval_case(
     args: &EvalArgs,
@@ -1104,6 +1133,7 @@ fn eval_case(
     case: &EvalCase,
     scores: &mut Vec<MethodScores>,
     stream_equal: &mut Vec<(String, bool)>,
+    gaps: &mut Vec<CutGap>,
 ) -> anyhow::Result<()> {
     use motionseg::baseline::{pose_pod, window_stats};
     use motionseg::cluster::{average_linkage, cluster_offline, kmeans};
@@ -1148,6 +1178,7 @@ fn eval_case(
             labeler.push_window(w, &mut events)?;
         }
         let batch = labeler.finish(n, &mut events)?;
+        gaps.push(CutGap { sequence: name.clone(), mode, gap: labeler.cut_gap() });
         let report = evaluate(truth, &batch.frame_labels, tolerance)?;
         plotted.push((mode, report.hungarian_accuracy, batch.frame_labels.clone()));
         record(scores, MAIN_METHOD, mode, name, report);

@@ -238,6 +238,8 @@ pub struct SegmentClusterer {
     next_label: usize,
     /// Labels of segments evicted to bound memory: `(start, end, label)`.
     evicted: Vec<(usize, usize, Option<usize>)>,
+    /// The current cut's longest kept and shortest removed spanning-tree edge.
+    cut_gap: Option<(f32, f32)>,
     unit: Vec<f32>,
     finished: bool,
 }
@@ -274,6 +276,7 @@ impl SegmentClusterer {
             seg_labels: Vec::new(),
             next_label: 0,
             evicted: Vec::new(),
+            cut_gap: None,
             unit: vec![0.0; dim],
             finished: false,
         })
@@ -478,7 +481,9 @@ impl SegmentClusterer {
         self.dist = dist;
         self.closed.push(seg);
         self.seg_labels.push(None);
-        self.seg_labels = self.stable(self.segment_labels());
+        let (fresh, gap) = self.segment_labels();
+        self.cut_gap = gap;
+        self.seg_labels = self.stable(fresh);
         if self.closed.len() > self.params.max_segments {
             let first = &self.closed[0];
             self.evicted.push((first.start, first.end, self.seg_labels[0]));
@@ -488,7 +493,9 @@ impl SegmentClusterer {
             let prev = std::mem::take(&mut self.dist);
             let prev = &prev;
             self.dist = (1..old).flat_map(|i| (1..old).map(move |j| prev[i * old + j])).collect();
-            self.seg_labels = self.stable(self.segment_labels());
+            let (fresh, gap) = self.segment_labels();
+            self.cut_gap = gap;
+            self.seg_labels = self.stable(fresh);
         }
     }
 
@@ -531,8 +538,9 @@ impl SegmentClusterer {
         fresh.iter().map(|f| f.and_then(|c| map[c])).collect()
     }
 
-    /// The cut of the closed segments, components numbered by their first segment.
-    fn segment_labels(&self) -> Vec<Option<usize>> {
+    /// The cut of the closed segments, components numbered by their first segment, and its
+    /// longest kept and shortest removed spanning-tree edge (see [`Self::cut_gap`]).
+    fn segment_labels(&self) -> (Vec<Option<usize>>, Option<(f32, f32)>) {
         let k = self.closed.len();
         let long: Vec<usize> = (0..k)
             .filter(|&i| self.closed[i].end - self.closed[i].start >= self.params.min_windows)
@@ -541,7 +549,7 @@ impl SegmentClusterer {
         let m = core.len();
         let mut labels = vec![None; k];
         if m == 0 {
-            return labels;
+            return (labels, None);
         }
         // Prim's minimum spanning tree over the core segments.
         // Segment distance: the larger of the two directed ones.
@@ -577,6 +585,10 @@ impl SegmentClusterer {
         let keep = match self.cut {
             SegmentCut::Count(c) => edges.len().saturating_sub(c.saturating_sub(1)),
             SegmentCut::Threshold => edges.iter().filter(|e| e.0 <= self.params.threshold).count(),
+        };
+        let gap = match (keep.checked_sub(1).map(|i| edges[i].0), edges.get(keep)) {
+            (Some(kept), Some(cut)) => Some((kept, cut.0)),
+            _ => None,
         };
         let mut parent: Vec<usize> = (0..m).collect();
         fn find(p: &mut [usize], mut x: usize) -> usize {
@@ -616,7 +628,16 @@ impl SegmentClusterer {
                 *label = near.map(|c| core_label[c]);
             }
         }
-        labels
+        (labels, gap)
+    }
+
+    /// The longest spanning-tree edge the current cut keeps (the farthest two groups of
+    /// segments it joins) and the shortest it removes (the closest two clusters it keeps apart),
+    /// as segment distances. Close values are a near tie: a small change of the windows or the
+    /// settings can swap them and move a whole segment to another label. `None` before two long
+    /// segments have closed, or when the cut keeps or removes every edge.
+    pub fn cut_gap(&self) -> Option<(f32, f32)> {
+        self.cut_gap
     }
 
     /// One label per window pushed so far. Closed segments are labelled by the cut; the open

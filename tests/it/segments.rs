@@ -89,6 +89,28 @@ fn k_given_forces_the_count_and_the_threshold_infers_it() {
 }
 
 #[test]
+fn the_cut_gap_is_the_longest_kept_and_shortest_cut_edge() {
+    // Movements 0, 1, 0, 2: the two visits of 0 are close, 1 and 2 far from everything (no
+    // lag, so that no segment holds windows of its neighbour).
+    let windows = stream(&[(0, 100), (1, 100), (0, 100), (2, 100)]);
+    let p = SegmentParams { lag: 0, ..SegmentParams::default() };
+    // K = 3 keeps the one short edge (0 to 0) and cuts the rest: a wide gap.
+    let (kept, cut) = run(p, SegmentCut::Count(3), &windows).cut_gap().expect("gap");
+    assert!(kept < 0.1 && cut > 0.5, "{kept} {cut}");
+    // The threshold cut keeps the same edge here, so the same gap.
+    assert_eq!(run(p, SegmentCut::Threshold, &windows).cut_gap(), Some((kept, cut)));
+    // K = 2 cuts one long edge and keeps another: both long, kept below cut.
+    let (k2, c2) = run(p, SegmentCut::Count(2), &windows).cut_gap().expect("gap");
+    assert!(k2 > 0.5 && k2 <= c2, "{k2} {c2}");
+    // Every edge cut (K = number of segments) or kept (K = 1): no gap to report.
+    assert_eq!(run(p, SegmentCut::Count(4), &windows).cut_gap(), None);
+    assert_eq!(run(p, SegmentCut::Count(1), &windows).cut_gap(), None);
+    // Nothing closed yet: none either.
+    let fresh = SegmentClusterer::new(p, SegmentCut::Count(2), 8).expect("params");
+    assert_eq!(fresh.cut_gap(), None);
+}
+
+#[test]
 fn provisional_labels_cover_the_open_segment_and_do_not_change_the_result() {
     let windows = stream(&[(0, 120), (1, 120), (0, 120)]);
     let p = SegmentParams::default();
