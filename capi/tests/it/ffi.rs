@@ -289,39 +289,26 @@ fn settings_change_the_labeling_and_streams_still_equal_files() {
         let s = unsafe { ms_stream_new_with(model(), t.fps, t.frames.ncols(), 0, &bad) };
         assert!(s.is_null());
         assert!(fails(MS_ERR_ARGUMENT, ms_last_error_code()).contains(field));
-        let (take_path, asf) = (cstr(&repo(TAKE)), cstr(&repo(ASF)));
-        let (mut out, mut n) = (null_mut(), 0usize);
-        // SAFETY: as above, writable out-parameters.
-        let rc = unsafe {
-            ms_label_file_with(
-                model(),
-                take_path.as_ptr(),
-                asf.as_ptr(),
-                0.0,
-                0,
-                &bad,
-                &mut out,
-                &mut n,
-            )
-        };
-        assert!(fails(MS_ERR_ARGUMENT, rc).contains(field));
-        assert!(out.is_null() && n == 0);
-        // Refused before the file is read: a missing file does not hide it.
-        let missing = cstr(&repo("examples/data/no_such.amc"));
-        // SAFETY: as above.
-        let rc = unsafe {
-            ms_label_file_with(
-                model(),
-                missing.as_ptr(),
-                asf.as_ptr(),
-                0.0,
-                0,
-                &bad,
-                &mut out,
-                &mut n,
-            )
-        };
-        assert!(fails(MS_ERR_ARGUMENT, rc).contains(field));
+        // Files too, and before the file is read: a missing file does not hide the setting.
+        let asf = cstr(&repo(ASF));
+        for path in [cstr(&repo(TAKE)), cstr(&repo("examples/data/no_such.amc"))] {
+            let (mut out, mut n) = (null_mut(), 0usize);
+            // SAFETY: as above, writable out-parameters.
+            let rc = unsafe {
+                ms_label_file_with(
+                    model(),
+                    path.as_ptr(),
+                    asf.as_ptr(),
+                    0.0,
+                    0,
+                    &bad,
+                    &mut out,
+                    &mut n,
+                )
+            };
+            assert!(fails(MS_ERR_ARGUMENT, rc).contains(field));
+            assert!(out.is_null() && n == 0);
+        }
     }
 }
 
