@@ -134,12 +134,19 @@ fn fixture_model_with_basis(frames: &Array2<f32>) -> EngineModel {
     model.with_basis(basis).expect("basis")
 }
 
+/// The first `frames` rows of CMU 86_01 (120 fps) and the fixture model with a basis fitted on
+/// them: the setup of the engine and labeler tests on a real take.
+fn fixture_on_86_01(frames: usize) -> (Array2<f32>, EngineModel) {
+    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
+    let frames = take.data.slice(s![..frames, ..]).to_owned();
+    let model = fixture_model_with_basis(&frames);
+    (frames, model)
+}
+
 #[test]
 fn streaming_equals_batch_on_a_real_take() {
     runtime();
-    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
-    let frames = take.data.slice(s![..1200, ..]).to_owned();
-    let model = fixture_model_with_basis(&frames);
+    let (frames, model) = fixture_on_86_01(1200);
     let m = model.manifest().clone();
     let run = |batch: usize, chunked: bool| {
         let emb = OrtEmbedder::new(model.model_bytes(), &m, 1).expect("session");
@@ -379,9 +386,7 @@ fn one_warm_session_labels_take_after_take() {
 fn labeling_streaming_equals_batch_on_a_real_take() {
     use motionseg::labeler::{label_take, LabelerParams};
     runtime();
-    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
-    let frames = take.data.slice(s![..2400, ..]).to_owned();
-    let model = fixture_model_with_basis(&frames);
+    let (frames, model) = fixture_on_86_01(2400);
     let m = model.manifest().clone();
     for actions in [Some(3), None] {
         let run = |streaming: bool| {
@@ -423,9 +428,7 @@ fn labeling_streaming_equals_batch_on_a_real_take() {
 fn window_spans_stay_one_run_at_fractional_rates() {
     use motionseg::labeler::{LabelerParams, StreamLabeler};
     runtime();
-    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
-    let frames = take.data.slice(s![..3000, ..]).to_owned();
-    let model = fixture_model_with_basis(&frames);
+    let (frames, model) = fixture_on_86_01(3000);
     let mut p = LabelerParams::new(Some(2));
     let dim = p.bind_model(&model).expect("basis");
     p.keep_all(1000);
@@ -458,9 +461,7 @@ fn labeling_any_chunking_gives_the_batch_segments() {
     use motionseg::segment::SegmentEvent;
     use proptest::prelude::*;
     runtime();
-    let take = read_npy(&common_data("cmu/86/expmap/86_01.npy"), Some(120.0)).expect("take");
-    let frames = take.data.slice(s![..1800, ..]).to_owned();
-    let model = fixture_model_with_basis(&frames);
+    let (frames, model) = fixture_on_86_01(1800);
     let m = model.manifest().clone();
     let mut params = LabelerParams::new(Some(3));
     params.engine.hop = 2;
