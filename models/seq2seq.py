@@ -879,8 +879,10 @@ def cmd_export(args):
     cfg, meta, row, model = load_run(run_dir, args.select)
     out = Path(args.out)
     onnx_export(model, cfg, meta["C_in"], out)
+    vl = float(row["val_loss"])
     man = manifest_for(cfg, meta, out, {"checkpoint": {
-        "iter": int(row["iter"]), "select": args.select, "val_loss": float(row["val_loss"]),
+        # null without a validation split (e.g. training on --extra-npy takes alone): JSON has no NaN
+        "iter": int(row["iter"]), "select": args.select, "val_loss": vl if math.isfinite(vl) else None,
         "dev_ari": float(row["dev_ari"]), "dev_acc": float(row["dev_acc"]),
         "dev_takes": meta["dev_takes"]}})
     mpath = out.with_suffix(".json")
@@ -1064,7 +1066,7 @@ def main(argv=None):
                                  "`motionseg inspect TAKE.amc --asf cmu/86/86.asf --features OUT.npy`), used whole "
                                  "for training; the normalisation is computed over them too")
         elif isinstance(v, list):
-            tr.add_argument(f"--{k.replace('_', '-')}", dest=k, type=lambda s: s.split(","), default=v)
+            tr.add_argument(f"--{k.replace('_', '-')}", dest=k, type=lambda s: [x for x in s.split(",") if x], default=v)
         else:
             tr.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=v)
     tr.add_argument("--out", required=True, help="run directory (checkpoints, monitor.csv/png)")

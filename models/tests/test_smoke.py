@@ -104,6 +104,31 @@ def test_mocap_train_export(tmp_path):
     _check_model(out, man)
 
 
+def test_extra_takes_alone(tmp_path, monkeypatch):
+    """`train --trials "" --extra-npy ...` trains on the extra takes alone (no validation split), and the
+    exported manifest stays strict JSON (val_loss null, not NaN)."""
+    _fake_cmu(tmp_path / "data", ["01"])
+    monkeypatch.setattr(s2s, "DEFAULT_DATA", tmp_path / "data")
+    extra = tmp_path / "other_subject.npy"
+    rng = np.random.default_rng(2)
+    np.save(extra, np.cumsum(rng.standard_normal((1200, 96)) * 0.01, axis=0).astype(np.float32))
+    run = tmp_path / "run"
+    s2s.main(["train", "--out", str(run), "--N", "8", "--T-e", "10", "--T-d", "5", "--iters", "30",
+              "--eval-every", "15", "--batch", "8", "--trials", "", "--dev-trials", "01",
+              "--extra-npy", str(extra)])
+    cfg = json.loads((run / "run.json").read_text())
+    assert cfg["config"]["trials"] == []
+    out = tmp_path / "m.onnx"
+    s2s.main(["export", "--run", str(run), "--select", "last", "--out", str(out)])
+
+    def no_constants(c):
+        raise AssertionError(f"manifest holds {c}, which is not JSON")
+    man = json.loads(out.with_suffix(".json").read_text(), parse_constant=no_constants)
+    assert man["checkpoint"]["val_loss"] is None
+    assert [f for f in man["training"]["files"] if "expmap" in f] == []
+    _check_model(out, man)
+
+
 def test_synthetic_reproduction(tmp_path):
     """Paper Fig. 3-5: circle vs ellipse, T_e = T_d = 50, 16 GRU units: ONNX decoder states separate."""
     r = s2s.run_synthetic(tmp_path, iters=300, log=lambda *_: None)
