@@ -18,7 +18,7 @@ use crate::embed::{Embedder, Summary};
 use crate::engine::{with_row, Engine, EngineConfig, EngineModel, WindowEmbedding};
 use crate::error::{Error, Result};
 use crate::segment::{Segment, SegmentEvent, Segmenter, SegmenterParams};
-use crate::window::{SpanLog, WindowSpan};
+use crate::window::{LabelRuns, SpanLog, WindowSpan};
 
 /// Which clustering turns window embeddings into labels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -175,8 +175,9 @@ pub struct StreamLabeler {
     provisional_every: usize,
     /// Every window's span, as runs whose steps repeat (one run on a regular stream).
     windows: SpanLog,
-    /// Final labels of windows thinned out of the clusterer (bounded memory on long streams).
-    evicted: HashMap<u64, Option<usize>>,
+    /// Final labels of windows thinned out of the clusterer, as runs (they grow with the
+    /// changes of label, not with the windows).
+    evicted: LabelRuns,
     cluster_events: Vec<ClusterEvent>,
     /// The labeling at the previous provisional update, by window index.
     previous: HashMap<u64, Option<usize>>,
@@ -220,7 +221,7 @@ impl StreamLabeler {
             min_segment_frames: params.min_segment_frames.max(1),
             provisional_every: params.provisional_every,
             windows: SpanLog::default(),
-            evicted: HashMap::new(),
+            evicted: LabelRuns::default(),
             cluster_events: Vec::new(),
             previous: HashMap::new(),
             current: Vec::new(),
@@ -349,7 +350,7 @@ impl StreamLabeler {
     /// so a provisional update costs the kept windows, not the whole stream.
     fn stage_labels(&mut self, all: bool) {
         match &self.clusterer {
-            Stage::Windows(c) => c.labels_into(&mut self.current),
+            Stage::Windows(c) => c.final_labels_into(&mut self.current),
             Stage::Segments(c) => {
                 self.current.clear();
                 let from = if all { 0 } else { c.first_kept().min(self.windows.len()) };
@@ -393,6 +394,12 @@ impl StreamLabeler {
         self.windows.runs()
     }
 
+    /// Runs of final labels kept for windows the clusterer thinned out (windows method;
+    /// [`LabelRuns`]: they grow with the changes of label along the stream, not its windows).
+    pub fn evicted_runs(&self) -> usize {
+        self.evicted.runs()
+    }
+
     /// How many windows the online segmenter has seen (windows are fed in order).
     fn live_windows_fed(&self) -> usize {
         let seen = self.live.frames_seen();
@@ -433,7 +440,7 @@ impl StreamLabeler {
             }
         }
         self.finished = true;
-        let mut final_labels: HashMap<u64, Option<usize>> = std::mem::take(&mut self.evicted);
+        let mut final_labels: HashMap<u64, Option<usize>> = HashMap::new();
         if let Stage::Segments(c) = &mut self.clusterer {
             c.finish()?;
         }
@@ -442,8 +449,14 @@ impl StreamLabeler {
             final_labels.insert(id, l.map(|c| c.0 as usize));
         }
         let windows = std::mem::take(&mut self.windows).to_vec();
-        let mut window_labels: Vec<Option<usize>> =
-            windows.iter().map(|s| final_labels.get(&s.index).copied().flatten()).collect();
+        // Windows the clusterer still holds take its label; the others left with theirs.
+        let mut window_labels: Vec<Option<usize>> = windows
+            .iter()
+            .map(|s| match final_labels.get(&s.index) {
+                Some(&l) => l,
+                None => self.evicted.get(s.index).flatten(),
+            })
+            .collect();
         // Final labels are numbered 0, 1, 2, ... by first appearance (the stage's own numbers
         // keep provisional identities stable and can have gaps).
         let mut order: HashMap<usize, usize> = HashMap::new();

@@ -459,6 +459,93 @@ impl Windower {
     }
 }
 
+/// Final labels of windows that left a clusterer, by window index, stored as runs of equal
+/// labels.
+///
+/// Why: the windows method thins old windows out of its clusterer on long streams, and each one
+/// leaves with its final label; one entry per thinned window grew with the stream. Thinning
+/// takes every other window of a long stretch, so the indices arrive with gaps; a run may
+/// therefore also cover indices that have not left (yet). That is harmless because a window
+/// still held by the clusterer gets its label from there (the caller looks here only for
+/// windows that left), and a window that leaves later with another label splits the run. So
+/// the runs grow with the changes of label along the stream, not with its windows.
+///
+/// ```
+/// use motionseg::window::LabelRuns;
+///
+/// let mut runs = LabelRuns::default();
+/// for i in (0..10_000).step_by(2) {
+///     runs.insert(i, Some(if i < 6_000 { 0 } else { 1 }));
+/// }
+/// assert_eq!(runs.runs(), 2);
+/// assert_eq!(runs.get(4_000), Some(Some(0)));
+/// runs.insert(4_001, None); // a window in a gap leaves with no label
+/// assert_eq!((runs.get(4_000), runs.get(4_001), runs.get(4_002)), (Some(Some(0)), Some(None), Some(Some(0))));
+/// assert_eq!(runs.runs(), 4);
+/// assert_eq!(runs.get(20_000), None); // past every run
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelRuns {
+    /// First index of each run -> (last index, label); runs are disjoint.
+    runs: std::collections::BTreeMap<u64, (u64, Option<usize>)>,
+}
+
+impl LabelRuns {
+    /// Records the final label of window `index`; a later insert of the same index wins.
+    pub fn insert(&mut self, index: u64, label: Option<usize>) {
+        // The run holding `index`, or the nearest one before it.
+        if let Some((&start, &(end, l))) = self.runs.range(..=index).next_back() {
+            if index <= end {
+                if l == label {
+                    return;
+                }
+                // Split: [start, index) keeps its label, [index + 1, end] too.
+                self.runs.remove(&start);
+                if start < index {
+                    self.runs.insert(start, (index - 1, l));
+                }
+                if index < end {
+                    self.runs.insert(index + 1, (end, l));
+                }
+            }
+        }
+        let mut start = index;
+        let mut end = index;
+        // Join the run before (across a gap of windows that have not left) when its label is
+        // the same, and the run after likewise.
+        if let Some((&s, &(_, l))) = self.runs.range(..index).next_back() {
+            if l == label {
+                self.runs.remove(&s);
+                start = s;
+            }
+        }
+        if let Some((&s, &(e, l))) = index.checked_add(1).and_then(|n| self.runs.range(n..).next())
+        {
+            if l == label {
+                self.runs.remove(&s);
+                end = e;
+            }
+        }
+        self.runs.insert(start, (end, label));
+    }
+
+    /// The label recorded for the run covering `index` (`None`: no run covers it).
+    pub fn get(&self, index: u64) -> Option<Option<usize>> {
+        let (_, &(end, label)) = self.runs.range(..=index).next_back()?;
+        (index <= end).then_some(label)
+    }
+
+    /// Runs held (what the memory grows with).
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +610,61 @@ mod tests {
                 "frame {f}"
             );
         }
+    }
+
+    #[test]
+    fn label_runs_match_a_plain_map() {
+        // Random indices (with repeats: a later insert wins) against a HashMap; every index that
+        // was inserted must read back its last label, and the runs stay disjoint.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % m
+        };
+        for case in 0..200 {
+            let mut runs = LabelRuns::default();
+            let mut oracle = std::collections::HashMap::new();
+            let span = 10 + case;
+            for _ in 0..3 * span {
+                let i = next(span);
+                let l = match next(4) {
+                    0 => None,
+                    k => Some(k as usize - 1),
+                };
+                runs.insert(i, l);
+                oracle.insert(i, l);
+                for (&j, &want) in &oracle {
+                    assert_eq!(runs.get(j), Some(want), "case {case}, index {j}");
+                }
+                let mut last_end = None;
+                for (&s, &(e, _)) in &runs.runs {
+                    assert!(s <= e && last_end.is_none_or(|p| p < s), "case {case}: overlap");
+                    last_end = Some(e);
+                }
+            }
+        }
+        // The largest index does not overflow.
+        let mut runs = LabelRuns::default();
+        runs.insert(u64::MAX, Some(1));
+        runs.insert(u64::MAX - 2, Some(1));
+        assert_eq!((runs.runs(), runs.get(u64::MAX - 1)), (1, Some(Some(1))));
+    }
+
+    #[test]
+    fn label_runs_grow_with_label_changes_not_windows() {
+        // Thinning as the windows method does it: every other window of older stretches leaves,
+        // then every other of those; 20 segments of 500 windows each.
+        let label = |i: u64| Some((i / 500 % 3) as usize);
+        let mut runs = LabelRuns::default();
+        for round in 0..4 {
+            for i in (1u64 << round..10_000).step_by(2usize << round) {
+                runs.insert(i, label(i));
+            }
+        }
+        assert_eq!(runs.runs(), 20);
+        assert!((1..10_000).step_by(2).all(|i| runs.get(i) == Some(label(i))));
     }
 
     #[test]

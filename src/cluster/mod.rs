@@ -55,7 +55,9 @@
 //! At most `max_points` points are stored. When full, every other point of the older half is
 //! evicted (consecutive windows of one movement are near-duplicates, so this thins long runs while
 //! keeping their shape; the past decays geometrically). Evicted points leave with their final label
-//! in a [`ClusterEvent::Evicted`]; then core distances and the MST are recomputed over the survivors
+//! in a [`ClusterEvent::Evicted`], numbered as [`Clusterer::final_labels_into`] numbers the
+//! remaining points (each cut numbers its clusters its own way; labels are carried from one
+//! thinning to the next through the surviving points); then core distances and the MST are recomputed over the survivors
 //! (`O(n²·d)`, amortised `O(n·d)` per insertion as it happens every `max_points / 4` insertions).
 //! After an eviction the online result equals [`cluster_offline`] over the *surviving* points.
 
@@ -323,6 +325,11 @@ pub struct Clusterer {
     tuf: UnionFind,
     tlabel: Vec<Option<ClusterId>>,
     next_label: u32,
+    // Carried labels (count and inferred cuts): each stored point's label at the last thinning,
+    // in the numbering evicted points left with (see `final_labels_into`).
+    carried: Vec<Option<ClusterId>>,
+    next_carried: u32,
+    thinned: bool,
     // Scratch buffers reused by every insertion.
     unit: Vec<f32>,
     row: Vec<f32>,
@@ -345,6 +352,9 @@ impl Clusterer {
             tuf: UnionFind::default(),
             tlabel: Vec::new(),
             next_label: 0,
+            carried: Vec::new(),
+            next_carried: 0,
+            thinned: false,
             row: Vec::new(),
             cand: Vec::new(),
             uf: UnionFind::default(),
@@ -413,6 +423,7 @@ impl Clusterer {
             }
         }
         self.ids.push(id);
+        self.carried.push(None);
         self.data.extend_from_slice(&self.unit);
 
         // 3. Kruskal over old tree ∪ x's edges ∪ changed edges, all with current weights.
@@ -511,6 +522,70 @@ impl Clusterer {
         out.extend(self.ids.iter().zip(labels).map(|(&id, l)| (id, l.map(ClusterId))));
     }
 
+    /// The labels to report as final: as [`labels_into`](Self::labels_into), but numbered like
+    /// the labels that thinned-out points left with ([`ClusterEvent::Evicted`]). A cut's cluster
+    /// numbers are its own and can change from one cut to the next; after a thinning, each
+    /// cluster takes the earlier label most of its surviving points carried (largest overlap
+    /// first), and a cluster with none takes a label not in use (within `0..K` when K is given).
+    /// Equal to `labels_into` until the first thinning, and always with the threshold cut, whose
+    /// labels are kept stable as points arrive.
+    pub fn final_labels_into(&self, out: &mut Vec<(u64, Option<ClusterId>)>) {
+        let labels = self.labels();
+        self.final_labels_into_from(&labels, out);
+    }
+
+    fn final_labels_into_from(
+        &self,
+        fresh: &[(u64, Option<ClusterId>)],
+        out: &mut Vec<(u64, Option<ClusterId>)>,
+    ) {
+        out.clear();
+        if !self.thinned || matches!(self.params.cut, Cut::Threshold(_)) {
+            out.extend_from_slice(fresh);
+            return;
+        }
+        let mut votes: std::collections::HashMap<(u32, u32), usize> =
+            std::collections::HashMap::new();
+        for (&(_, now), before) in fresh.iter().zip(&self.carried) {
+            if let (Some(now), Some(before)) = (now, before) {
+                *votes.entry((now.0, before.0)).or_default() += 1;
+            }
+        }
+        let mut pairs: Vec<((u32, u32), usize)> = votes.into_iter().collect();
+        // Largest overlap first; ties by ids, so the mapping is deterministic.
+        pairs.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut map: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+        let mut taken = std::collections::HashSet::new();
+        for &((now, before), _) in &pairs {
+            if !map.contains_key(&now) && !taken.contains(&before) {
+                map.insert(now, before);
+                taken.insert(before);
+            }
+        }
+        let mut unmatched: Vec<u32> = fresh
+            .iter()
+            .filter_map(|l| l.1)
+            .map(|c| c.0)
+            .filter(|c| !map.contains_key(c))
+            .collect();
+        unmatched.sort_unstable();
+        unmatched.dedup();
+        let mut next = self.next_carried;
+        for now in unmatched {
+            let label = match self.params.cut {
+                // K given: stay within 0..K, so the final labels never number more than K.
+                Cut::Count(k) => (0..k as u32).find(|l| !taken.contains(l)).unwrap_or(0),
+                _ => {
+                    next += 1;
+                    next - 1
+                }
+            };
+            taken.insert(label);
+            map.insert(now, label);
+        }
+        out.extend(fresh.iter().map(|&(id, l)| (id, l.map(|c| ClusterId(map[&c.0])))));
+    }
+
     /// Labels under another cut of the same hierarchy (clusters numbered by oldest member).
     pub fn labels_with_cut(&self, cut: Cut) -> Result<Vec<(u64, Option<ClusterId>)>> {
         validate_cut(&cut, self.params.min_cluster_size)?;
@@ -523,12 +598,21 @@ impl Clusterer {
         let n = self.len();
         let labels = self.labels();
         let old_threshold: Vec<Option<ClusterId>> = labels.iter().map(|l| l.1).collect();
+        // Evicted points leave with carried labels, so that labels given at different thinnings
+        // (and the final ones, `final_labels_into`) name one cluster by one label.
+        let mut carried = Vec::with_capacity(n);
+        self.final_labels_into_from(&labels, &mut carried);
+        if let Some(max) = carried.iter().filter_map(|l| l.1).map(|c| c.0).max() {
+            self.next_carried = self.next_carried.max(max + 1);
+        }
+        self.thinned = true;
         let keep: Vec<bool> = (0..n).map(|p| p >= n / 2 || p % 2 == 0).collect();
-        for (p, &(id, label)) in labels.iter().enumerate() {
+        for (p, &(id, label)) in carried.iter().enumerate() {
             if !keep[p] {
                 events.push(ClusterEvent::Evicted { id, label });
             }
         }
+        self.carried = carried.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.1).collect();
         let dim = self.params.dim;
         let mut w = 0;
         for (p, _) in keep.iter().enumerate().filter(|(_, &k)| k) {

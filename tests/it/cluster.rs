@@ -280,12 +280,13 @@ fn threshold_cut_emits_created_and_merged() {
 #[test]
 fn memory_cap_thins_and_reports_final_labels() {
     let mut rng = Rng(3);
-    let (xs, _) = three_blobs(&mut rng, 200);
+    let (xs, truth) = three_blobs(&mut rng, 200);
     let mut params = robust(3, 6, Cut::Count(3));
     params.max_points = 64;
     let mut c = params.build().unwrap();
     let mut events = Vec::new();
     let mut evicted = Vec::new();
+    let mut left_with = Vec::new();
     for (i, p) in xs.iter().enumerate() {
         c.insert(i as u64, p, &mut events).unwrap();
         assert!(c.len() <= 64);
@@ -293,9 +294,25 @@ fn memory_cap_thins_and_reports_final_labels() {
             if let ClusterEvent::Evicted { id, label } = e {
                 assert!(label.is_some());
                 evicted.push(id);
+                left_with.push((id, label));
             }
         }
     }
+    // Points that left at different thinnings and the final labels name each blob alike.
+    let mut all_labels = left_with.clone();
+    let mut last = Vec::new();
+    c.final_labels_into(&mut last);
+    all_labels.extend(last);
+    let mut blob_label = [None; 3];
+    for &(id, label) in &all_labels {
+        let blob = truth[id as usize];
+        assert_eq!(*blob_label[blob].get_or_insert(label), label, "point {id} of blob {blob}");
+    }
+    assert!(
+        blob_label[0] != blob_label[1]
+            && blob_label[1] != blob_label[2]
+            && blob_label[0] != blob_label[2]
+    );
     assert_eq!(evicted.len() + c.len(), xs.len());
     let mut all: Vec<u64> = evicted.iter().copied().chain(c.labels().iter().map(|l| l.0)).collect();
     all.sort_unstable();

@@ -318,6 +318,48 @@ fn long_live_streams_track_only_the_kept_windows() {
 }
 
 #[test]
+fn windows_method_keeps_thinned_labels_as_runs() {
+    use motionseg::engine::WindowEmbedding;
+    use motionseg::labeler::{LabelerParams, Method, StreamLabeler};
+    use motionseg::window::WindowSpan;
+    // 40 movements of 150 windows (6 000) through the windows method with 256 points kept: most
+    // windows leave the clusterer, each with its final label. Those labels are kept as runs, so
+    // they grow with the movements, not the windows, and every window still gets its label.
+    let plan: Vec<(usize, usize)> = (0..40).map(|i| (i % 3, 150)).collect();
+    let windows = stream(&plan);
+    let mut p = LabelerParams::new(Some(3));
+    p.engine.summary = motionseg::embed::Summary::Mean; // synthetic windows: no pose part
+    p.method = Method::Windows;
+    p.cluster.max_points = 256;
+    let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
+    let mut events = Vec::new();
+    for (i, v) in windows.iter().enumerate() {
+        let span = WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
+        l.push_window(&WindowEmbedding { span, values: v.clone() }, &mut events).expect("push");
+        events.clear();
+    }
+    let runs = l.evicted_runs();
+    let labeling = l.finish(8 * 5_999 + 51, &mut events).expect("finish");
+    assert!(runs > 0 && runs <= 4 * plan.len(), "{runs} runs for {} movements", plan.len());
+    // Every window is labelled, and each movement's windows mostly share one label, the same
+    // for every movement along the same axis, although they left the clusterer at different
+    // thinnings, whose cuts number the clusters each their own way (before the labels were
+    // carried from cut to cut, movements from the fourth on alternated labels window by window).
+    // The last movement is left out: most of it is still held, and the final cut of these
+    // synthetic windows splits it by their small periodic offsets.
+    assert!(labeling.window_labels.iter().all(Option::is_some));
+    let mut of_axis = [None; 3];
+    for (m, &(axis, len)) in plan.iter().enumerate().take(plan.len() - 1) {
+        let labels = &labeling.window_labels[m * len..(m + 1) * len];
+        let mut counts = std::collections::HashMap::new();
+        labels.iter().for_each(|l| *counts.entry(*l).or_insert(0) += 1);
+        let (&top, &n) = counts.iter().max_by_key(|c| *c.1).expect("labels");
+        assert!(n * 10 >= len * 9, "movement {m}: {counts:?}");
+        assert_eq!(*of_axis[axis].get_or_insert(top), top, "movement {m}");
+    }
+}
+
+#[test]
 fn two_part_embeddings_score_each_part_and_shift_the_second() {
     // Components 0-3 (the "decoder" part) hold one movement throughout; components 4-7 (the
     // "pose" part) change at window 126. Read 6 windows later, the pose part's change is
