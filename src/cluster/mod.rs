@@ -583,7 +583,10 @@ impl Clusterer {
             taken.insert(label);
             map.insert(now, label);
         }
-        out.extend(fresh.iter().map(|&(id, l)| (id, l.map(|c| ClusterId(map[&c.0])))));
+        // Every cluster present was mapped above.
+        out.extend(
+            fresh.iter().map(|&(id, l)| (id, l.and_then(|c| map.get(&c.0).map(|&m| ClusterId(m))))),
+        );
     }
 
     /// Labels under another cut of the same hierarchy (clusters numbered by oldest member).
