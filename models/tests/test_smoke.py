@@ -101,7 +101,36 @@ def test_mocap_train_export(tmp_path):
     assert man["normalisation"]["kept_channels"] == [i for i in range(100) if i not in (10, 11, 12)]
     assert man["input_transform"]["root_transform"]["name"] == "heading_frame_velocity_height_rot6d"
     assert man["frame_rate"]["resample"]["stride"] == 4
+    import onnx
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("GRU") == 1 + cfg.T_d and len(ops) < 10 * cfg.T_d, ops  # the compact graph
     _check_model(out, man)
+
+
+def test_compact_rewrites_an_unrolled_model(tmp_path):
+    """`compact` turns the unrolled fixture (exported before the compact graph) into GRU operators
+    with the same outputs, and moves the manifest's sha256 and a basis's tie along."""
+    import onnx
+    import onnxruntime as ort
+    for ext in (".onnx", ".json"):
+        (tmp_path / f"m{ext}").write_bytes((MODELS / f"fixture_tiny{ext}").read_bytes())
+    old_sha = json.loads((tmp_path / "m.json").read_text())["onnx"]["sha256"]
+    basis = tmp_path / "b.json"
+    basis.write_text(json.dumps({"format": "motionseg-pod-basis", "model_sha256": old_sha}))
+    before = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(3).standard_normal((4, 10, before.get_inputs()[0].shape[2])).astype(np.float32)
+    want = before.run(None, {"input": x})
+    s2s.main(["compact", "--onnx", str(tmp_path / "m.onnx"), "--basis", str(basis)])
+    man = json.loads((tmp_path / "m.json").read_text())
+    assert man["onnx"]["sha256"] != old_sha
+    assert json.loads(basis.read_text())["model_sha256"] == man["onnx"]["sha256"]
+    assert sum(n.op_type == "GRU" for n in onnx.load(str(tmp_path / "m.onnx")).graph.node) == 1 + 5
+    _check_model(tmp_path / "m.onnx", man)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    for a, b in zip(want, got):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(SystemExit, match="already compact"):
+        s2s.main(["compact", "--onnx", str(tmp_path / "m.onnx")])
 
 
 def test_extra_takes_alone(tmp_path, monkeypatch):
