@@ -116,6 +116,11 @@ def test_compact_rewrites_an_unrolled_model(tmp_path):
         (tmp_path / f"m{ext}").write_bytes((MODELS / f"fixture_tiny{ext}").read_bytes())
     old_sha = json.loads((tmp_path / "m.json").read_text())["onnx"]["sha256"]
     basis = tmp_path / "b.json"
+    basis.write_text(json.dumps({"format": "motionseg-pod-basis", "model_sha256": "0" * 64}))
+    unrolled = (tmp_path / "m.onnx").read_bytes()
+    with pytest.raises(SystemExit, match="fitted on another model"):
+        s2s.main(["compact", "--onnx", str(tmp_path / "m.onnx"), "--basis", str(basis)])
+    assert (tmp_path / "m.onnx").read_bytes() == unrolled  # a refusal writes nothing
     basis.write_text(json.dumps({"format": "motionseg-pod-basis", "model_sha256": old_sha}))
     before = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(3).standard_normal((4, 10, before.get_inputs()[0].shape[2])).astype(np.float32)

@@ -124,11 +124,13 @@ pub enum ClusterEvent {
         /// The older label, kept.
         into: ClusterId,
     },
-    /// A point was dropped to bound memory; `label` is its final label under the configured cut.
+    /// A point was dropped to bound memory; `label` is its final label under the configured cut,
+    /// numbered as [`Clusterer::final_labels_into`] numbers the points still held (labels carried
+    /// from cut to cut; [`Clusterer::labels`] numbers each cut afresh and can differ).
     Evicted {
         /// The caller's id of the point.
         id: u64,
-        /// Its label at eviction.
+        /// Its label at eviction, in the carried numbering.
         label: Option<ClusterId>,
     },
 }
