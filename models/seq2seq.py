@@ -797,10 +797,9 @@ def compact_graph(m, cfg: Config):
     inits = []
     shared = "dWi" not in w  # shared weights: the decoder's GRU nodes read the encoder's
     for p in ("e",) if shared else ("e", "d"):
-        q = p
-        inits += [nh.from_array(zrn(w[f"{q}Wi"].T)[None].astype(np.float32), f"{p}W"),
-                  nh.from_array(zrn(w[f"{q}Wh"].T)[None].astype(np.float32), f"{p}R"),
-                  nh.from_array(np.concatenate([zrn(w[f"{q}bi"]), zrn(w[f"{q}bh"])])[None]
+        inits += [nh.from_array(zrn(w[f"{p}Wi"].T)[None].astype(np.float32), f"{p}W"),
+                  nh.from_array(zrn(w[f"{p}Wh"].T)[None].astype(np.float32), f"{p}R"),
+                  nh.from_array(np.concatenate([zrn(w[f"{p}bi"]), zrn(w[f"{p}bh"])])[None]
                                 .astype(np.float32), f"{p}B")]
     inits += [nh.from_array(w["Wo"].astype(np.float32), "Wo"), nh.from_array(w["bo"].astype(np.float32), "bo")]
     for name, v in (("ax0", 0), ("ax1", 1), ("last", -1), ("end", T_e)):

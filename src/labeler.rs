@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use ndarray::ArrayView2;
 
+use crate::cluster::match_by_overlap;
 use crate::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
 use crate::cluster::{ClusterEvent, ClusterId, ClusterParams, Clusterer, Cut, Linkage};
 use crate::embed::{Embedder, Summary};
@@ -297,17 +298,8 @@ impl StreamLabeler {
                 *overlap.entry((*before, now.0)).or_default() += 1;
             }
         }
-        let mut pairs: Vec<((usize, u32), usize)> = overlap.into_iter().collect();
-        // Largest overlap first; ties broken by ids so the mapping is deterministic.
-        pairs.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut stable_of: HashMap<u32, usize> = HashMap::new();
-        let mut taken: HashMap<usize, u32> = HashMap::new();
-        for &((before, now), _) in &pairs {
-            if !stable_of.contains_key(&now) && !taken.contains_key(&before) {
-                stable_of.insert(now, before);
-                taken.insert(before, now);
-            }
-        }
+        let (pairs, mut taken) = match_by_overlap(overlap);
+        let mut stable_of: HashMap<u32, usize> = taken.iter().map(|(&b, &n)| (n, b)).collect();
         // Previous ids that lost their identity: merged into where most of their windows went.
         let mut merges = Vec::new();
         for &((before, now), _) in &pairs {

@@ -539,11 +539,6 @@ impl LabelRuns {
     pub fn runs(&self) -> usize {
         self.runs.len()
     }
-
-    /// Whether nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -57,8 +57,8 @@
 //! keeping their shape; the past decays geometrically). Evicted points leave with their final label
 //! in a [`ClusterEvent::Evicted`], numbered as [`Clusterer::final_labels_into`] numbers the
 //! remaining points (each cut numbers its clusters its own way; labels are carried from one
-//! thinning to the next through the surviving points); then core distances and the MST are recomputed over the survivors
-//! (`O(n²·d)`, amortised `O(n·d)` per insertion as it happens every `max_points / 4` insertions).
+//! thinning to the next through the surviving points); then core distances and the MST are
+//! recomputed over the survivors (`O(n²·d)`, amortised `O(n·d)` per insertion as it happens every `max_points / 4` insertions).
 //! After an eviction the online result equals [`cluster_offline`] over the *surviving* points.
 
 pub mod index;
@@ -68,7 +68,7 @@ pub mod segments;
 pub mod hnsw;
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use ndarray::ArrayView2;
 
@@ -546,24 +546,14 @@ impl Clusterer {
             out.extend_from_slice(fresh);
             return;
         }
-        let mut votes: std::collections::HashMap<(u32, u32), usize> =
-            std::collections::HashMap::new();
+        let mut votes: HashMap<(u32, u32), usize> = HashMap::new();
         for (&(_, now), before) in fresh.iter().zip(&self.carried) {
             if let (Some(now), Some(before)) = (now, before) {
                 *votes.entry((now.0, before.0)).or_default() += 1;
             }
         }
-        let mut pairs: Vec<((u32, u32), usize)> = votes.into_iter().collect();
-        // Largest overlap first; ties by ids, so the mapping is deterministic.
-        pairs.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut map: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-        let mut taken = std::collections::HashSet::new();
-        for &((now, before), _) in &pairs {
-            if !map.contains_key(&now) && !taken.contains(&before) {
-                map.insert(now, before);
-                taken.insert(before);
-            }
-        }
+        let (_, mut map) = match_by_overlap(votes);
+        let mut taken: std::collections::HashSet<u32> = map.values().copied().collect();
         let mut unmatched: Vec<u32> = fresh
             .iter()
             .filter_map(|l| l.1)
@@ -670,6 +660,33 @@ impl Clusterer {
             }
         }
     }
+}
+
+/// Label pairs `(a, b)` with how many points carry both.
+pub(crate) type Overlaps<A, B> = Vec<((A, B), usize)>;
+
+/// Greedy one-to-one matching of labels `a` to labels `b` by how many points carry both: pairs
+/// by overlap, largest first (ties by the pair, so the result is deterministic), and the
+/// matching they give (each `a` takes the first `b` that no earlier `a` took). Used wherever a
+/// fresh cut's clusters must keep the labels they had before.
+pub(crate) fn match_by_overlap<A, B>(
+    overlap: HashMap<(A, B), usize>,
+) -> (Overlaps<A, B>, HashMap<A, B>)
+where
+    A: Copy + Ord + std::hash::Hash,
+    B: Copy + Ord + std::hash::Hash,
+{
+    let mut pairs: Overlaps<A, B> = overlap.into_iter().collect();
+    pairs.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let mut matched: HashMap<A, B> = HashMap::new();
+    let mut taken = std::collections::HashSet::new();
+    for &((a, b), _) in &pairs {
+        if !matched.contains_key(&a) && !taken.contains(&b) {
+            matched.insert(a, b);
+            taken.insert(b);
+        }
+    }
+    (pairs, matched)
 }
 
 /// Exact core-distance lists and MST over `data` (`n × dim` unit vectors) by Prim's algorithm,
