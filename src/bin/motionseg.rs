@@ -199,8 +199,10 @@ struct SegmentArgs {
     /// Draw the timeline (SVG).
     #[arg(long, value_name = "OUT.svg")]
     plot: Option<PathBuf>,
-    /// Ground-truth segments (CSV start,end,label) drawn under the timeline; the labels are then
-    /// coloured after the true labels they match (Hungarian), the legend keeping their numbers.
+    /// Ground-truth segments (CSV start,end,label; one input file): the labeling is scored
+    /// against them (Hungarian frame accuracy, ARI, NMI, boundary F1 within ±0.5 s, covering;
+    /// printed to stderr), and with `--plot` they are drawn under the timeline, the labels
+    /// coloured after the true labels they match, the legend keeping their numbers.
     #[arg(long, value_name = "TRUTH.csv")]
     truth: Option<PathBuf>,
 }
@@ -793,9 +795,16 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
     if !matches!(args.format.as_str(), "jsonl" | "csv") {
         anyhow::bail!("--format: expected jsonl or csv, got {:?}", args.format);
     }
-    if args.files.len() > 1 && (args.frame_labels.is_some() || args.plot.is_some()) {
-        anyhow::bail!("--frame-labels and --plot take one input file");
+    if args.files.len() > 1
+        && (args.frame_labels.is_some() || args.plot.is_some() || args.truth.is_some())
+    {
+        anyhow::bail!("--frame-labels, --plot and --truth take one input file");
     }
+    // Read before the model runs, so a bad truth file fails at once.
+    let truth_segments = match &args.truth {
+        Some(t) => Some(motionseg::labels::read_segments(t)?),
+        None => None,
+    };
     let params = labeler_params(&args.label, args.actions)?;
     let model = load_model(&args.model, Some(&args.label.basis))?;
     // One session for every file.
@@ -806,7 +815,48 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
     }
     for file in &args.files {
         let take = read_take(file, &args.input)?;
+        let n = take.frames.nrows();
+        let truth = match (&args.truth, &truth_segments) {
+            (Some(path), Some(segs)) => {
+                let (t, names) = motionseg::labels::frame_labels(segs, n);
+                Some((path, t, names))
+            }
+            _ => None,
+        };
         let labeling = label_file(&model, &mut emb, &take, &params)?;
+        if let Some((path, t, names)) = &truth {
+            // Frames the truth leaves unlabelled are left out of the scores.
+            let (t, pred): (Vec<usize>, Vec<Option<usize>>) = t
+                .iter()
+                .zip(&labeling.frame_labels)
+                .filter_map(|(t, p)| t.map(|t| (t, *p)))
+                .unzip();
+            if t.is_empty() {
+                anyhow::bail!("{}: no segment covers any of the {n} frames", path.display());
+            }
+            let tolerance = Tolerance::Frames((take.fps / 2.0).round() as usize);
+            let r = evaluate(&t, &pred, &tolerance)?;
+            let covered = if t.len() < n {
+                format!(" over the {} of {n} frames it labels", t.len())
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{} against {}{covered}: Hungarian frame accuracy {:.1} % ({} true labels, {} \
+                 predicted), first-appearance {:.1} %, ARI {:.3}, NMI {:.3}, boundary F1 {:.1} % \
+                 (±0.5 s), covering {:.1} %",
+                take.name,
+                path.display(),
+                100.0 * r.hungarian_accuracy,
+                names.len(),
+                r.pred_labels,
+                100.0 * r.order_accuracy,
+                r.ari,
+                r.nmi,
+                100.0 * r.boundary.f1,
+                100.0 * r.covering
+            );
+        }
         for s in &labeling.segments {
             let label = s.label.map_or(-1, |l| l as i64);
             if args.format == "csv" {
@@ -833,13 +883,7 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
             std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
         }
         if let Some(path) = &args.plot {
-            let truth = match &args.truth {
-                Some(t) => {
-                    let segs = motionseg::labels::read_segments(t)?;
-                    Some(motionseg::labels::frame_labels(&segs, take.frames.nrows()))
-                }
-                None => None,
-            };
+            let truth = truth.as_ref().map(|(_, t, names)| (t, names));
             // With a truth row, the labels take the colours (and names) of the true labels
             // they match, so the two rows read alike.
             let aligned = match &truth {

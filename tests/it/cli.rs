@@ -172,6 +172,26 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
     assert!(rows[0].contains(",0,") && rows.last().expect("rows").contains(",4579,"), "{out}");
     let frames = std::fs::read_to_string(&fl).expect("frame labels");
     assert_eq!(frames.lines().count(), 4580);
+    // The score printed for --truth is the one the frame labels written beside it give.
+    let pred: Vec<Option<usize>> = frames
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).expect("label").parse::<i64>().expect("int"))
+        .map(|l| usize::try_from(l).ok())
+        .collect();
+    let truth_csv = crate::common::data("cmu/86/labels/aca/86_01.csv");
+    let segs = motionseg::labels::read_segments(&truth_csv).expect("truth");
+    let (truth, _) = motionseg::labels::truth_labels(&segs, 4579, "86_01").expect("truth");
+    let report = motionseg::eval::evaluate(&truth, &pred, &motionseg::eval::Tolerance::Frames(60))
+        .expect("scores");
+    let err = text(&o.stderr);
+    let want = format!(
+        "Hungarian frame accuracy {:.1} % (4 true labels, {} predicted)",
+        100.0 * report.hungarian_accuracy,
+        report.pred_labels
+    );
+    assert!(err.contains(&want), "{want:?} not in {err}");
+    assert!(err.contains(&format!("ARI {:.3}", report.ari)), "{err}");
     let picture = std::fs::read_to_string(&svg).expect("svg");
     assert!(picture.contains("truth"));
     // The labels are coloured after the true labels they match and keep their own numbers in
@@ -201,6 +221,26 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
+    // Truth that labels no frame of the take, and truth for more than one take, are refused.
+    let far = dir.join("far.csv");
+    std::fs::write(&far, b"start,end,label\n9000,9100,walk\n").expect("write");
+    let far = far.to_str().expect("utf8");
+    let o =
+        motionseg(&[&["segment"][..], &take, &model, &["--basis", &b, "--truth", far]].concat());
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("far.csv") && err.contains("no segment covers any"), "{err}");
+    let o = motionseg(
+        &[
+            &["segment"][..],
+            &take,
+            &["examples/data/86_01.amc"],
+            &model,
+            &["--basis", &b, "--truth", far],
+        ]
+        .concat(),
+    );
+    assert!(text(&o.stderr).contains("--truth take one input file"), "{}", text(&o.stderr));
     let unknown = dir.join("take.xyz");
     std::fs::write(&unknown, b"1 2 3\n").expect("write");
     let o = motionseg(&[
