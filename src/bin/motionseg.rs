@@ -162,6 +162,11 @@ struct LabelArgs {
     /// Segments method, K inferred: segments closer than this share a label.
     #[arg(long, default_value_t = 0.35)]
     merge_threshold: f32,
+    /// Segments method: place boundaries by penalised optimal partitioning with this cost per
+    /// segment instead of change-score peaks (0; measured at 6–9: closer boundaries, decided
+    /// later; see the README).
+    #[arg(long, default_value_t = 0.0)]
+    penalty: f32,
     /// Windows method: neighbours for the core distance (0 = plain single linkage).
     #[arg(long, default_value_t = 10)]
     min_samples: usize,
@@ -753,6 +758,7 @@ fn labeler_params(l: &LabelArgs, actions: Option<usize>) -> anyhow::Result<Label
             lag: l.lag,
             quantile: l.quantile,
             threshold: l.merge_threshold,
+            penalty: l.penalty,
             ..SegmentParams::default()
         }),
         "windows" => Method::Windows,

@@ -62,6 +62,7 @@
 //! After an eviction the online result equals [`cluster_offline`] over the *surviving* points.
 
 pub mod index;
+pub mod partition;
 pub mod segments;
 
 #[cfg(feature = "hnsw")]
