@@ -535,5 +535,20 @@ pub fn label_take<E: Embedder>(
         events.clear();
     }
     progress(frames.nrows());
+    if labeler.windows.is_empty() {
+        // A whole take with no window to label is a bad request, not an empty result.
+        let m = model.manifest();
+        return Err(Error::Param {
+            name: "frames",
+            message: format!(
+                "{} frames at {fps} fps are shorter than one model window ({} model frames at \
+                 {} fps, {:.2} s): nothing to label",
+                frames.nrows(),
+                m.t_e,
+                m.model_fps,
+                m.t_e as f64 / m.model_fps
+            ),
+        });
+    }
     labeler.finish(frames.nrows(), &mut events)
 }

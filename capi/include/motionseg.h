@@ -173,7 +173,7 @@ void ms_stream_free(ms_stream *stream);
  * canonical rows (these need `fps_or_0`; other formats carry their rate and ignore it), with
  * `actions` clusters (0: infer). On success *out holds *n segments in time order (NULL when
  * none), freed with ms_segments_free; on failure *out is NULL and *n is 0. Returns MS_OK or an
- * MS_ERR_* code. */
+ * MS_ERR_* code (MS_ERR_ARGUMENT e.g. for a take shorter than one model window). */
 int ms_label_file(const ms_model *model, const char *path, const char *asf_or_null,
                   double fps_or_0, size_t actions, ms_segment **out, size_t *n);
 

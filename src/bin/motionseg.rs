@@ -344,6 +344,35 @@ struct InspectArgs {
     joints: bool,
 }
 
+/// A failed write to stdout. A closed pipe (`motionseg ... | head`) ends the command quietly;
+/// anything else (a full disk) is an error like any other.
+#[derive(Debug)]
+struct StdoutError(std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing to stdout: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutError {}
+
+/// `print!` that returns a [`StdoutError`] instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err(StdoutError)?;
+    }};
+}
+
+/// `println!` that returns a [`StdoutError`] instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(StdoutError)?;
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -360,6 +389,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<StdoutError>()
+                .is_some_and(|s| s.0.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             // One line, no backtrace: the library's errors already name file, line and field.
             eprintln!("error: {}", one_line(&e));
@@ -414,11 +449,11 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             Some(f.clone())
         }
     };
-    print!("{out}");
+    out!("{out}");
     if let (Some(path), Some(f)) = (&args.features, features) {
         ingest::npy::write_npy(path, f.data.view())
             .with_context(|| format!("writing features to {}", path.display()))?;
-        println!(
+        outln!(
             "wrote {} ({} frames x {} channels, float32)",
             path.display(),
             f.frame_count(),
@@ -624,17 +659,17 @@ fn fit_basis(args: &FitBasisArgs) -> anyhow::Result<()> {
     };
     let basis = PodBasis::fit(s.view(), modes, &m.onnx_sha256)?;
     let sv = basis.singular_values();
-    println!("state matrix S: {rows} states x {} (N) from {windows} windows", m.state_dim);
+    outln!("state matrix S: {rows} states x {} (N) from {windows} windows", m.state_dim);
     let shown: Vec<String> = sv.iter().take(12).map(|v| format!("{v:.3}")).collect();
-    println!("singular values (first {} of {}): {}", shown.len(), sv.len(), shown.join(" "));
-    println!(
+    outln!("singular values (first {} of {}): {}", shown.len(), sv.len(), shown.join(" "));
+    outln!(
         "modes for 90 % energy: {}; for 99 %: {}; kept: {}",
         modes_for_energy(sv, 0.90),
         modes_for_energy(sv, 0.99),
         basis.modes()
     );
     basis.save(&args.out)?;
-    println!("wrote {}", args.out.display());
+    outln!("wrote {}", args.out.display());
     Ok(())
 }
 
@@ -666,7 +701,7 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
         row.assign(&ndarray::ArrayView1::from(&v));
     }
     let duration = take.frames.nrows() as f64 / take.fps;
-    println!(
+    outln!(
         "{}: {} frames ({duration:.1} s) -> {} windows x {dim} ({:?} of {k} POD modes) in {secs:.2} s ({:.0}x real time)",
         take.name,
         take.frames.nrows(),
@@ -683,7 +718,7 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
         }
         std::fs::write(&frames_path, csv)
             .with_context(|| format!("writing {}", frames_path.display()))?;
-        println!("wrote {} and {}", path.display(), frames_path.display());
+        outln!("wrote {} and {}", path.display(), frames_path.display());
     }
     if let Some(plot) = &args.plot {
         if k < 3 {
@@ -716,7 +751,7 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
         );
         std::fs::write(plot, trajectories_svg(&title, &trajectories, &colouring))
             .with_context(|| format!("writing {}", plot.display()))?;
-        println!("wrote {}", plot.display());
+        outln!("wrote {}", plot.display());
     }
     Ok(())
 }
@@ -914,7 +949,7 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 
@@ -953,7 +988,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.addr))?;
     motionseg::service::run_until_ctrl_c(listener, config, |addr| {
         // The actual address (port 0 picks one), on stdout for scripts that start the server.
-        println!("motionseg serve: model {name}, listening on {addr}");
+        // A closed stdout must not take the server down: the line is for scripts only.
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stdout().lock(),
+            format_args!("motionseg serve: model {name}, listening on {addr}\n"),
+        );
         let _ = std::io::Write::flush(&mut std::io::stdout());
     })?;
     eprintln!("motionseg serve: stopped");
@@ -984,13 +1023,17 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         &options,
         |msg| {
             if progress || !matches!(msg, LiveMessage::Window { .. }) {
-                println!("{}", msg.to_json());
+                // Events are best effort: a reader that went away does not stop the replay.
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stdout().lock(),
+                    format_args!("{}\n", msg.to_json()),
+                );
             }
         },
     )
     .with_context(|| format!("replaying {} to {}", take.name, args.server))?;
     for s in &report.summary.segments {
-        println!("{}", segment_json(&take.name, s, take.fps));
+        outln!("{}", segment_json(&take.name, s, take.fps));
     }
     Ok(())
 }
@@ -1077,15 +1120,15 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 
     for mode in ["K given", "K inferred"] {
         if let Some(m) = scores.iter().find(|m| m.name == MAIN_METHOD && m.mode == mode) {
-            println!(
+            outln!(
                 "== CMU 86 development trials, {mode}: {MAIN_METHOD}, --method {}",
                 args.label.method
             );
-            println!("{}", m.table.render());
+            outln!("{}", m.table.render());
         }
     }
     if args.label.method == "segments" {
-        println!(
+        outln!(
             "== Spanning-tree cut: longest edge kept / shortest edge cut (segment distances; \
              close values are a near tie that a small change can swap)"
         );
@@ -1098,32 +1141,32 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
                     None => format!("{} -", g.sequence),
                 })
                 .collect();
-            println!("{mode:>10}: {}", cells.join("  "));
+            outln!("{mode:>10}: {}", cells.join("  "));
         }
-        println!();
+        outln!();
     }
-    println!("== All methods (Hungarian frame accuracy %, mean ARI, mean boundary F1 %)");
-    print!("{}", comparison_table(&scores));
+    outln!("== All methods (Hungarian frame accuracy %, mean ARI, mean boundary F1 %)");
+    out!("{}", comparison_table(&scores));
     if !scores8.is_empty() {
-        println!(
+        outln!(
             "\n== Concatenated cmu/actions8 clips ({} per sequence, other CMU subjects, 60 fps, \
              converted to the 86 layout), K = distinct actions in the sequence",
             args.actions8_clips
         );
         for (name, clips) in &seqs8 {
             let order: Vec<&str> = clips.iter().map(|c| ACTIONS8[c.label]).collect();
-            println!("{name}: {}", order.join(" > "));
+            outln!("{name}: {}", order.join(" > "));
         }
-        print!("{}", comparison_table(&scores8));
+        out!("{}", comparison_table(&scores8));
     }
     let unequal: Vec<&str> =
         stream_equal.iter().filter(|(_, eq)| !eq).map(|(n, _)| n.as_str()).collect();
     if args.quick {
-        println!("streaming == batch: not checked (--quick)");
+        outln!("streaming == batch: not checked (--quick)");
     } else if unequal.is_empty() {
-        println!("streaming == batch: identical final segments on every trial and mode");
+        outln!("streaming == batch: identical final segments on every trial and mode");
     } else {
-        println!("streaming != batch on: {}", unequal.join(", "));
+        outln!("streaming != batch on: {}", unequal.join(", "));
     }
     if let Some(path) = &args.json {
         let by_mode = |scores: &[MethodScores]| -> anyhow::Result<serde_json::Map<_, _>> {
@@ -1151,7 +1194,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         );
         std::fs::write(path, serde_json::to_string_pretty(&serde_json::Value::Object(obj))?)
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }

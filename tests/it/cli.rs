@@ -339,3 +339,57 @@ fn eval_bad_settings_fail_fast_with_one_clear_line() {
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn closed_or_full_stdout_gives_no_panic() {
+    let take = ["inspect", "examples/data/86_01.amc", "--asf", "examples/data/86.asf", "--joints"];
+    // A reader that went away (`motionseg ... | head`): the command ends quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_motionseg"))
+        .args(take)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    let err = text(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // A full disk is an error that says so.
+    if let Ok(full) = std::fs::File::create("/dev/full") {
+        let o = Command::new(env!("CARGO_BIN_EXE_motionseg"))
+            .args(take)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(full)
+            .output()
+            .expect("run");
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("writing to stdout") && !err.contains("panicked"), "{err}");
+    }
+}
+
+#[cfg(feature = "ort")]
+#[test]
+fn a_take_shorter_than_one_window_is_refused() {
+    let dir = std::env::temp_dir().join(format!("motionseg-cli-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let short = dir.join("short.npy");
+    let rows = ndarray::Array2::<f32>::zeros((3, 96));
+    motionseg::ingest::npy::write_npy(&short, rows.view()).expect("write");
+    let fl = dir.join("fl.csv");
+    let o = motionseg(&[
+        "segment",
+        short.to_str().expect("utf8"),
+        "--fps",
+        "120",
+        "--frame-labels",
+        fl.to_str().expect("utf8"),
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("short.npy") && err.contains("shorter than one model window"), "{err}");
+    assert!(!fl.exists(), "no frame labels written for a refused take");
+    std::fs::remove_dir_all(&dir).ok();
+}
