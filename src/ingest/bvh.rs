@@ -34,10 +34,10 @@
 //! Every error names the file, the 1-based line, the field and what was expected: an empty
 //! file, a missing `HIERARCHY` or `MOTION`, unbalanced braces, an unknown keyword or channel
 //! name, a `CHANNELS` count that disagrees with the names given, a non-numeric, NaN or infinite
-//! number, a frame line with the wrong number of values, fewer or more frame lines than
-//! `Frames:` declares, a frame time that is not a positive finite number, control characters
-//! (binary garbage) and invalid UTF-8. Parsing is iterative (an explicit stack of open blocks),
-//! so deep nesting cannot overflow the call stack.
+//! number, a frame line with the wrong number of values, `Frames: 0`, fewer or more frame lines
+//! than `Frames:` declares, a frame time that is not a positive finite number, control
+//! characters (binary garbage) and invalid UTF-8. Parsing is iterative (an explicit stack of
+//! open blocks), so deep nesting cannot overflow the call stack.
 //!
 //! # End Sites
 //!
@@ -641,6 +641,10 @@ impl BvhReader {
         let n = value
             .parse::<usize>()
             .map_err(|_| self.err("Frames", "a whole number of frames", value))?;
+        // A take with no frames has nothing to segment; refuse it as AMC and NPY do.
+        if n == 0 {
+            return Err(self.err("Frames", "at least one frame of motion", value));
+        }
         self.frame_count = Some((n, self.line));
         self.phase = Phase::FrameTime;
         Ok(())
@@ -872,10 +876,11 @@ mod tests {
             s.push_str(&format!("JOINT j{i}\n{{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n"));
         }
         s.push_str(&"}\n".repeat(depth + 1));
-        s.push_str("MOTION\nFrames: 0\nFrame Time: 1\n");
+        s.push_str("MOTION\nFrames: 1\nFrame Time: 1\n");
+        s.push_str(&"0 ".repeat(depth + 1));
         let m = parse_bvh(s.as_bytes(), "deep.bvh").unwrap();
         assert_eq!(m.skeleton.joints.len(), depth + 1);
-        assert_eq!(m.frames.dim(), (0, depth + 1));
+        assert_eq!(m.frames.dim(), (1, depth + 1));
         // Unclosed deep nesting is an error, not a crash.
         let cut = s.find("MOTION").unwrap_or(0) - 2 * 50;
         assert!(parse_bvh(&s.as_bytes()[..cut], "deep.bvh").is_err());

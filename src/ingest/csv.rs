@@ -14,13 +14,17 @@ pub fn read_csv(path: &Path, fps: Option<f64>) -> Result<FeatureMatrix> {
     parse_csv(&bytes, &path.display().to_string(), fps)
 }
 
-/// Parses CSV bytes; `file` names the input in errors. The first line is taken as a header when
-/// its first field is not a number. Blank lines are ignored; `#` starts a comment line.
+/// Parses CSV bytes; `file` names the input in errors. A leading UTF-8 byte-order mark is
+/// skipped. The first line is taken as a header only when every field is a name (none is a
+/// number or looks like a garbled one); otherwise it is data, and a bad field in it is an error.
+/// Blank lines are ignored; `#` starts a comment line.
 pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMatrix> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
         Error::parse(file, line, "text", "UTF-8 text", "invalid UTF-8 bytes")
     })?;
+    // Editors on Windows often write a BOM; left in, it would make the first number unreadable.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut columns: Option<Vec<String>> = None;
     let mut values: Vec<f32> = Vec::new();
     let mut width: Option<usize> = None;
@@ -32,7 +36,7 @@ pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
             continue;
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if rows == 0 && columns.is_none() && fields[0].parse::<f64>().is_err() {
+        if rows == 0 && columns.is_none() && is_header(&fields) {
             columns = Some(fields.iter().map(|s| s.trim_matches('"').to_owned()).collect());
             width = Some(fields.len());
             continue;
@@ -81,6 +85,19 @@ pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
         columns,
         joints: Vec::new(),
         frame_time_s: fps.map(|f| 1.0 / f),
+    })
+}
+
+/// Whether a first line is a header of column names rather than a (possibly bad) data row. A
+/// single number, or a field that looks like a garbled one (`1.2.3`, `-4e`), makes it data, so
+/// the bad field is reported instead of being silently taken as a name (which would drop a frame
+/// and shift every later one).
+fn is_header(fields: &[&str]) -> bool {
+    fields.iter().all(|f| {
+        let numberish = f.bytes().any(|b| b.is_ascii_digit())
+            && f.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-' | b'e' | b'E'));
+        f.parse::<f32>().is_err() && !numberish
     })
 }
 

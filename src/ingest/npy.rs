@@ -5,6 +5,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
+use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 
 use crate::error::{Error, Result};
@@ -19,15 +20,12 @@ pub fn read_npy(path: &Path, fps: Option<f64>) -> Result<FeatureMatrix> {
 
 /// Parses NPY bytes; `file` names the input in errors.
 pub fn parse_npy(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMatrix> {
-    let data: Array2<f32> = match Array2::<f32>::read_npy(Cursor::new(bytes)) {
-        Ok(a) => a,
-        Err(ReadNpyError::WrongDescriptor(_)) => {
-            match Array2::<f64>::read_npy(Cursor::new(bytes)) {
-                Ok(a) => a.mapv(|v| v as f32),
-                Err(e) => return Err(npy_error(file, e)),
-            }
-        }
-        Err(e) => return Err(npy_error(file, e)),
+    let data: Array2<f32> = if check_header(bytes, file)? {
+        Array2::<f64>::read_npy(Cursor::new(bytes))
+            .map_err(|e| npy_error(file, e))?
+            .mapv(|v| v as f32)
+    } else {
+        Array2::<f32>::read_npy(Cursor::new(bytes)).map_err(|e| npy_error(file, e))?
     };
     check_matrix(file, data.view())?;
     let columns = (0..data.ncols()).map(|c| format!("c{c}")).collect();
@@ -52,15 +50,80 @@ pub fn write_npy(path: &Path, data: ArrayView2<'_, f32>) -> Result<()> {
     std::io::Write::flush(&mut w).map_err(|e| Error::io(path, e))
 }
 
+/// Checks the header against the bytes present before anything is allocated from it: ndarray-npy
+/// allocates the header length and then the declared array (before even checking the dtype),
+/// so a tiny file declaring a huge shape would abort the process. Returns whether the data is
+/// float64 (otherwise float32).
+fn check_header(bytes: &[u8], file: &str) -> Result<bool> {
+    // Preamble: magic, version (1, 2 or 3 .0), then the header length as little-endian u16 (v1)
+    // or u32. Anything else is left to ndarray-npy, which rejects it without allocating.
+    if let (Some(b"\x93NUMPY"), Some(&[major @ 1..=3, 0])) = (bytes.get(..6), bytes.get(6..8)) {
+        let len_end = if major == 1 { 10 } else { 12 };
+        if let Some(raw) = bytes.get(8..len_end) {
+            let header_len = raw.iter().rev().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+            let present = (bytes.len() - len_end) as u64;
+            if header_len > present {
+                return Err(Error::invalid(
+                    file,
+                    None,
+                    format!(
+                        "npy header declares a {header_len}-byte header but the file holds only \
+                         {present} bytes after the preamble (truncated or corrupt file?)"
+                    ),
+                ));
+            }
+        }
+    }
+    let mut cursor = Cursor::new(bytes);
+    let header = Header::from_reader(&mut cursor).map_err(|e| npy_error(file, e.into()))?;
+    let (elem, float64) = match header.type_descriptor.as_string().map(String::as_str) {
+        Some("<f4" | ">f4") => (4usize, false),
+        Some("<f8" | ">f8") => (8, true),
+        _ => return Err(dtype_error(file, format!("{:?}", header.type_descriptor))),
+    };
+    let shape = &header.shape;
+    let declared = shape.iter().try_fold(elem, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+        Error::invalid(
+            file,
+            None,
+            format!(
+                "npy header declares shape {shape:?} of {elem}-byte values, too large to address"
+            ),
+        )
+    })?;
+    // The cursor stopped at the end of the header, where the data starts.
+    let present =
+        bytes.len().saturating_sub(usize::try_from(cursor.position()).unwrap_or(usize::MAX));
+    if declared != present {
+        return Err(Error::invalid(
+            file,
+            None,
+            format!(
+                "npy header declares {declared} bytes of data (shape {shape:?} of {elem}-byte \
+                 values) but the file holds {present} bytes after the header (truncated or \
+                 corrupt file?)"
+            ),
+        ));
+    }
+    Ok(float64)
+}
+
+fn dtype_error(file: &str, found: String) -> Error {
+    Error::Shape {
+        file: file.to_owned(),
+        field: "npy array".to_owned(),
+        expected: "dtype float32 or float64".to_owned(),
+        found,
+    }
+}
+
 fn npy_error(file: &str, e: ReadNpyError) -> Error {
     let (expected, found) = match &e {
         ReadNpyError::WrongNdim(expected, found) => (
             format!("a {}-D array [frames, channels]", expected.unwrap_or(2)),
             format!("{found}-D"),
         ),
-        ReadNpyError::WrongDescriptor(d) => {
-            ("dtype float32 or float64".to_owned(), format!("{d:?}"))
-        }
+        ReadNpyError::WrongDescriptor(d) => return dtype_error(file, format!("{d:?}")),
         other => ("a valid .npy file".to_owned(), other.to_string()),
     };
     Error::Shape { file: file.to_owned(), field: "npy array".to_owned(), expected, found }

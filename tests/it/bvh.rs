@@ -258,6 +258,11 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
             vec!["bad.bvh:12:", "Frames", "whole number", "\"-2\""],
         ),
         (
+            "zero frames",
+            s(&format!("{HEAD}Frames: 0\nFrame Time: 0.5\n")),
+            vec!["bad.bvh:12:", "Frames", "at least one frame of motion", "\"0\""],
+        ),
+        (
             "zero frame time",
             s(&format!("{HEAD}Frames: 2\nFrame Time: 0\n")),
             vec!["bad.bvh:13:", "Frame Time", "positive, finite", "\"0\""],
@@ -356,6 +361,25 @@ fn malformed_inputs_give_errors_naming_file_line_and_field() {
             assert!(e.contains(n), "{what}: error {e:?} lacks {n:?}");
         }
     }
+}
+
+#[test]
+fn zero_frames_is_an_error_naming_the_frames_line() {
+    // From a file, as the CLI reads it, with a blank line and a tab before the count.
+    let dir = std::env::temp_dir().join(format!("motionseg-bvh-zero-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("zero.bvh");
+    std::fs::write(&path, format!("{HEAD}\nFrames:\t0\nFrame Time: 0.5\n")).unwrap();
+    let e = read_bvh(&path).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(e.contains("zero.bvh:13: Frames: expected at least one frame of motion"), "{e}");
+    // The line-by-line reader refuses it on that line, as a live source would see it.
+    let mut r = BvhReader::new("live");
+    for line in HEAD.lines() {
+        assert!(r.push_line(line).unwrap().is_none());
+    }
+    let e = r.push_line("Frames: 0").unwrap_err().to_string();
+    assert!(e.starts_with("live:12: Frames: expected at least one frame"), "{e}");
 }
 
 #[test]

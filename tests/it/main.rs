@@ -12,6 +12,7 @@ mod cluster;
 mod embed;
 mod eval;
 mod features;
+mod ingest_limits;
 mod partition;
 mod segment;
 mod segments;
