@@ -13,7 +13,7 @@
 //! ```sh
 //! cargo bench --bench serve                       # N = 1, 2, 4, 8, 16, 20, 24, 32; 20 s per stream
 //! MOTIONSEG_BENCH_N=1,4 MOTIONSEG_BENCH_SECONDS=10 cargo bench --bench serve
-//! MOTIONSEG_BENCH_PROVISIONAL=15 cargo bench --bench serve   # the server's default update rate
+//! MOTIONSEG_BENCH_PROVISIONAL=8 cargo bench --bench serve    # the server's default update rate
 //! ```
 //!
 //! The clients run in the same process on the same cores as the server, so the numbers include

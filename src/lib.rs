@@ -23,7 +23,8 @@
 //! | [`labeler`] | a take from frames to labeled segments: engine, clusterer, segmenter |
 //! | [`segment`] | online segmenter: window labels -> frame labels, segments and events |
 //! | [`eval`] | metrics (Hungarian / first-appearance accuracy, ARI, NMI, boundary F1, covering), concatenated-clip benchmark, results table |
-//! | [`cluster`] | online robust single linkage (HDBSCAN*-style) over window embeddings; baselines |
+//! | [`cluster`] | segment-level single linkage with boundaries by online optimal partitioning (the default; [`cluster::segments`], [`cluster::partition`]); online robust single linkage (HDBSCAN*-style) over window embeddings |
+//! | [`baseline`] | model-free comparators (no network): window pose statistics, pose POD |
 //! | `service` | (feature `serve`) the live gRPC service: staged per-session pipeline, server, replay client |
 //!
 //! ## Features
@@ -31,6 +32,8 @@
 //! * `ort` (default): ONNX inference through ONNX Runtime 1.31, loaded at run time from the
 //!   library the `onnxruntime` PyPI wheel ships ([`embed`]'s `ort` module).
 //! * `cli` (default, implies `ort`): the `motionseg` command-line tool.
+//! * `hnsw` (default): approximate nearest neighbours (`hnsw_rs`) for the windows method's
+//!   large point sets; without it the exact linear-scan index serves every size.
 //! * `serve` (default, implies `ort`): the live gRPC service (`service`: tonic, prost, tokio),
 //!   `motionseg serve` and `motionseg replay`.
 //!

@@ -120,6 +120,17 @@ impl OnlinePartition {
         self.earliest_open
     }
 
+    /// The change points not final yet of the optimal partition of the rows pushed so far
+    /// (ascending): the current best guess, which later rows may still move.
+    pub fn provisional(&self) -> Vec<usize> {
+        let mut out = match self.cands.last() {
+            Some(c) if c.pos == self.n => self.chain(c.pos),
+            _ => Vec::new(),
+        };
+        out.reverse();
+        out
+    }
+
     /// Candidates kept (bounded by about `max_len`).
     pub fn candidates(&self) -> usize {
         self.cands.len()

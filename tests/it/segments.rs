@@ -44,7 +44,8 @@ fn run(params: SegmentParams, cut: SegmentCut, windows: &[Vec<f32>]) -> SegmentC
 fn boundaries_sit_at_the_changes_and_repeats_share_a_label() {
     let plan = [(0, 120), (1, 100), (0, 110), (2, 90), (1, 100)];
     let windows = stream(&plan);
-    let params = SegmentParams { lag: 0, ..SegmentParams::default() };
+    // Change-score peaks (partitioning: tests/it/partition.rs).
+    let params = SegmentParams { lag: 0, penalty: 0.0, ..SegmentParams::default() };
     for cut in [SegmentCut::Count(3), SegmentCut::Threshold] {
         let c = run(params, cut, &windows);
         assert_eq!(c.boundaries(), vec![0, 120, 220, 330, 420], "{cut:?}");
@@ -132,7 +133,12 @@ fn memory_stays_bounded_on_a_long_stream() {
     // 60 movements of 150 windows: 9000 windows.
     let plan: Vec<(usize, usize)> = (0..60).map(|i| (i % 3, 150)).collect();
     let windows = stream(&plan);
-    let p = SegmentParams { max_segment_windows: 16, max_segments: 8, ..SegmentParams::default() };
+    let p = SegmentParams {
+        max_segment_windows: 16,
+        max_segments: 8,
+        penalty: 0.0, // change-score peaks; partitioning: tests/it/partition.rs
+        ..SegmentParams::default()
+    };
     let mut c = SegmentClusterer::new(p, SegmentCut::Count(3), 8).expect("params");
     let mut most = 0;
     for w in &windows {
@@ -291,30 +297,42 @@ fn long_live_streams_track_only_the_kept_windows() {
     // window spans stay one run, and the final labels equal a run without provisional updates.
     let plan: Vec<(usize, usize)> = (0..80).map(|i| (i % 3, 150)).collect();
     let windows = stream(&plan);
-    let sp = SegmentParams { max_segment_windows: 16, max_segments: 8, ..SegmentParams::default() };
-    let run = |every: usize| {
-        let mut p = LabelerParams::new(Some(3));
-        p.engine.summary = motionseg::embed::Summary::Mean; // synthetic windows: no pose part
-        p.method = Method::Segments(sp);
-        p.provisional_every = every;
-        let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
-        let (mut events, mut most) = (Vec::new(), 0);
-        for (i, v) in windows.iter().enumerate() {
-            let span = WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
-            l.push_window(&WindowEmbedding { span, values: v.clone() }, &mut events).expect("push");
-            most = most.max(l.tracked_windows());
-            events.clear();
-        }
-        // Evenly spaced windows: their spans are one run, not 12 000 entries.
-        assert_eq!(l.span_runs(), 1);
-        (l.finish(8 * 11_999 + 51, &mut events).expect("finish"), most)
-    };
-    let (live, most) = run(5);
-    let (quiet, _) = run(0);
-    // 9 segments of 150 windows (8 kept and the open one), plus the boundary delay.
-    assert!(most > 0 && most <= 9 * 150 + 2 * sp.context + 10, "tracked {most} windows");
-    assert_eq!(live.segments, quiet.segments);
-    assert_eq!(live.frame_labels, quiet.frame_labels);
+    for penalty in [0.0, SegmentParams::default().penalty] {
+        let sp = SegmentParams {
+            max_segment_windows: 16,
+            max_segments: 8,
+            penalty,
+            ..SegmentParams::default()
+        };
+        let run = |every: usize| {
+            let mut p = LabelerParams::new(Some(3));
+            p.engine.summary = motionseg::embed::Summary::Mean; // synthetic windows: no pose part
+            p.method = Method::Segments(sp);
+            p.provisional_every = every;
+            let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
+            let (mut events, mut most) = (Vec::new(), 0);
+            for (i, v) in windows.iter().enumerate() {
+                let span =
+                    WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
+                l.push_window(&WindowEmbedding { span, values: v.clone() }, &mut events)
+                    .expect("push");
+                most = most.max(l.tracked_windows());
+                events.clear();
+            }
+            // Evenly spaced windows: their spans are one run, not 12 000 entries.
+            assert_eq!(l.span_runs(), 1);
+            (l.finish(8 * 11_999 + 51, &mut events).expect("finish"), most)
+        };
+        let (live, most) = run(5);
+        let (quiet, _) = run(0);
+        // 9 segments of 150 windows (8 kept and the open one), plus the boundary delay: with
+        // change-score peaks, the score context; with partitioning, up to two more segments that
+        // are not decided yet.
+        let delay = if penalty > 0.0 { 2 * 150 } else { 2 * sp.context + 10 };
+        assert!(most > 0 && most <= 9 * 150 + delay, "tracked {most} windows (penalty {penalty})");
+        assert_eq!(live.segments, quiet.segments);
+        assert_eq!(live.frame_labels, quiet.frame_labels);
+    }
 }
 
 #[test]
