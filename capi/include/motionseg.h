@@ -81,6 +81,10 @@ typedef struct ms_settings {
     uint64_t provisional_every;  /* streams: provisional events every this many windows (0: only
                                     the final events of ms_stream_finish; default 8, about once a
                                     second); files ignore it */
+    float boundary_penalty;      /* segment boundaries by optimal partitioning with this cost per
+                                    segment (default 7: the most accurate, a boundary is final
+                                    12-19 s after the change), or 0 for change-score peaks (final
+                                    after about 4 s); finite, >= 0 */
 } ms_settings;
 
 /* Receives each event of a call, on the calling thread; `user` is passed through. The event

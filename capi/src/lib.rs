@@ -483,19 +483,24 @@ pub struct MsSettings {
     /// Streams: provisional live events every this many windows (0: only the final events of
     /// `ms_stream_finish`). Default 8, about once a second at 120 fps. Files ignore it.
     pub provisional_every: u64,
+    /// Segment boundaries by optimal partitioning with this cost per segment (default 7: the
+    /// most accurate; a boundary is final 12–19 s after the change), or 0 for change-score
+    /// peaks (final after about 4 s). Finite, at least 0.
+    pub boundary_penalty: f32,
 }
 
 impl Default for MsSettings {
     fn default() -> MsSettings {
         let p = LabelerParams::new(None);
-        let merge_threshold = match p.method {
-            Method::Segments(sp) => sp.threshold,
-            Method::Windows => SegmentParams::default().threshold,
+        let sp = match p.method {
+            Method::Segments(sp) => sp,
+            Method::Windows => SegmentParams::default(),
         };
         MsSettings {
             min_segment_frames: p.min_segment_frames as u64,
-            merge_threshold,
+            merge_threshold: sp.threshold,
             provisional_every: PROVISIONAL_EVERY as u64,
+            boundary_penalty: sp.penalty,
         }
     }
 }
@@ -532,6 +537,12 @@ unsafe fn labeler_params(
             format!("expected a cosine distance in [0, 2], found {}", s.merge_threshold),
         ));
     }
+    if !(s.boundary_penalty.is_finite() && s.boundary_penalty >= 0.0) {
+        return Err(bad(
+            "boundary_penalty",
+            format!("expected a finite value of at least 0, found {}", s.boundary_penalty),
+        ));
+    }
     let every = usize::try_from(s.provisional_every)
         .map_err(|_| bad("provisional_every", format!("{} is too large", s.provisional_every)))?;
     let mut p = LabelerParams::new((actions > 0).then_some(actions));
@@ -539,6 +550,7 @@ unsafe fn labeler_params(
     p.provisional_every = every;
     if let Method::Segments(sp) = &mut p.method {
         sp.threshold = s.merge_threshold;
+        sp.penalty = s.boundary_penalty;
     }
     Ok(p)
 }

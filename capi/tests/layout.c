@@ -29,6 +29,7 @@ int main(void) {
     SHOW("ms_settings.min_segment_frames", offsetof(ms_settings, min_segment_frames));
     SHOW("ms_settings.merge_threshold", offsetof(ms_settings, merge_threshold));
     SHOW("ms_settings.provisional_every", offsetof(ms_settings, provisional_every));
+    SHOW("ms_settings.boundary_penalty", offsetof(ms_settings, boundary_penalty));
     SHOW("MS_OK", MS_OK);
     SHOW("MS_ERR_NULL", MS_ERR_NULL);
     SHOW("MS_ERR_ARGUMENT", MS_ERR_ARGUMENT);

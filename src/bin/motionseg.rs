@@ -126,6 +126,10 @@ struct ReplayArgs {
     /// Live (provisional) segment events every N windows; 0 = only the final segments.
     #[arg(long)]
     provisional_every: Option<u32>,
+    /// Boundaries by optimal partitioning with this cost per segment; 0 = change-score peaks,
+    /// final sooner (default: the server's, partitioning).
+    #[arg(long)]
+    penalty: Option<f32>,
 }
 
 /// Labeling settings shared by `segment` and `eval`.
@@ -1014,6 +1018,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         skeleton: args.input.asf.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         max_frames: args.max_frames,
         provisional_every: args.provisional_every,
+        boundary_penalty: args.penalty,
     };
     let progress = args.progress;
     let report = motionseg::service::replay_blocking(

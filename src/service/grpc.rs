@@ -351,6 +351,18 @@ fn session_params(
         }
         params.min_segment_frames = min as usize;
     }
+    if let Some(penalty) = start.boundary_penalty {
+        if !(penalty.is_finite() && penalty >= 0.0) {
+            return Err(invalid(
+                id,
+                "start.boundary_penalty",
+                format!("expected a finite value of at least 0, found {penalty}"),
+            ));
+        }
+        if let crate::labeler::Method::Segments(sp) = &mut params.method {
+            sp.penalty = penalty;
+        }
+    }
     Ok(params)
 }
 
@@ -806,6 +818,9 @@ pub struct ReplayOptions {
     /// Provisional labels every this many windows (None: the server's default; 0: only the
     /// final segments).
     pub provisional_every: Option<u32>,
+    /// Boundaries: optimal partitioning with this cost per segment, 0 = change-score peaks
+    /// (None: the server's default, partitioning).
+    pub boundary_penalty: Option<f32>,
 }
 
 impl Default for ReplayOptions {
@@ -821,6 +836,7 @@ impl Default for ReplayOptions {
             skeleton: String::new(),
             max_frames: None,
             provisional_every: None,
+            boundary_penalty: None,
         }
     }
 }
@@ -949,6 +965,7 @@ pub async fn replay(
         hop: options.hop,
         min_segment_frames: options.min_segment_frames,
         provisional_every: options.provisional_every,
+        boundary_penalty: options.boundary_penalty,
     };
     // A small queue so that a frame counts as sent about when tonic takes it.
     let (tx, rx) = mpsc::channel::<ClientMessage>(4);

@@ -120,50 +120,64 @@ fn shape(segs: &[Segment]) -> Vec<(u64, usize, usize, Option<usize>)> {
 fn replayed_take_gives_the_batch_labeling() {
     let take = take();
     let server = start(config());
-    let options = ReplayOptions {
-        actions: Some(4),
-        speed: 0.0,
-        joints: take.joints.clone(),
-        ..Default::default()
-    };
-    let mut events = BTreeMap::new();
-    let mut windows = 0u64;
-    let mut live_events = 0usize;
-    let mut started = None;
-    let report = rt()
-        .block_on(replay(&server.url(), take.frames.clone(), take.fps, &options, |m| match m {
-            LiveMessage::Event { event, window } => {
-                live_events += usize::from(window.is_some());
-                apply(&mut events, event);
-            }
-            LiveMessage::Window { span, .. } => {
-                assert_eq!(span.index, windows, "windows arrive in order");
-                windows += 1;
-            }
-            LiveMessage::Started { window_frames, .. } => started = Some(*window_frames),
-            _ => {}
-        }))
-        .expect("replay");
-    server.shutdown().expect("shutdown");
+    // The default boundaries (optimal partitioning), then change-score peaks asked for by the
+    // client: each replay equals the batch labeling with the same setting.
+    let mut finals = Vec::new();
+    for boundary_penalty in [None, Some(0.0)] {
+        let options = ReplayOptions {
+            actions: Some(4),
+            speed: 0.0,
+            joints: take.joints.clone(),
+            boundary_penalty,
+            ..Default::default()
+        };
+        let mut events = BTreeMap::new();
+        let mut windows = 0u64;
+        let mut live_events = 0usize;
+        let mut started = None;
+        let report = rt()
+            .block_on(replay(&server.url(), take.frames.clone(), take.fps, &options, |m| match m {
+                LiveMessage::Event { event, window } => {
+                    live_events += usize::from(window.is_some());
+                    apply(&mut events, event);
+                }
+                LiveMessage::Window { span, .. } => {
+                    assert_eq!(span.index, windows, "windows arrive in order");
+                    windows += 1;
+                }
+                LiveMessage::Started { window_frames, .. } => started = Some(*window_frames),
+                _ => {}
+            }))
+            .expect("replay");
 
-    let batch = batch_labeling(&take.frames, take.fps, &LabelerParams::new(Some(4)));
-    let live = &report.summary;
-    assert_eq!(live.frames_received, take.frames.nrows() as u64);
-    assert_eq!(report.frames_sent, take.frames.nrows() as u64);
-    assert_eq!(live.windows, batch.windows.len() as u64);
-    assert_eq!((live.windows_dropped, live.reason), (0, EndReason::ClientEnd));
-    assert_eq!(live.segments.len(), batch.segments.len());
-    for (a, b) in live.segments.iter().zip(&batch.segments) {
-        assert_eq!((a.id, a.start, a.end, a.label), (b.id, b.start, b.end, b.label));
-        assert!((a.confidence - b.confidence).abs() < 1e-6);
+        let mut params = LabelerParams::new(Some(4));
+        if let (Some(p), motionseg::labeler::Method::Segments(sp)) =
+            (boundary_penalty, &mut params.method)
+        {
+            sp.penalty = p;
+        }
+        let batch = batch_labeling(&take.frames, take.fps, &params);
+        let live = &report.summary;
+        assert_eq!(live.frames_received, take.frames.nrows() as u64);
+        assert_eq!(report.frames_sent, take.frames.nrows() as u64);
+        assert_eq!(live.windows, batch.windows.len() as u64);
+        assert_eq!((live.windows_dropped, live.reason), (0, EndReason::ClientEnd));
+        assert_eq!(live.segments.len(), batch.segments.len());
+        for (a, b) in live.segments.iter().zip(&batch.segments) {
+            assert_eq!((a.id, a.start, a.end, a.label), (b.id, b.start, b.end, b.label));
+            assert!((a.confidence - b.confidence).abs() < 1e-6);
+        }
+        // The events alone rebuild the final segments.
+        let rebuilt: Vec<_> = events.into_iter().map(|(id, (s, e, l))| (id, s, e, l)).collect();
+        assert_eq!(rebuilt, shape(&batch.segments));
+        assert_eq!(windows, live.windows);
+        assert!(live_events > 0, "provisional events flow while the take streams");
+        assert_eq!(started, Some(200), "T_e = 50 model frames at 30 fps = 200 input frames");
+        assert_eq!(report.latencies.len() as u64, live.windows);
+        finals.push(shape(&batch.segments));
     }
-    // The events alone rebuild the final segments.
-    let rebuilt: Vec<_> = events.into_iter().map(|(id, (s, e, l))| (id, s, e, l)).collect();
-    assert_eq!(rebuilt, shape(&batch.segments));
-    assert_eq!(windows, live.windows);
-    assert!(live_events > 0, "provisional events flow while the take streams");
-    assert_eq!(started, Some(200), "T_e = 50 model frames at 30 fps = 200 input frames");
-    assert_eq!(report.latencies.len() as u64, live.windows);
+    server.shutdown().expect("shutdown");
+    assert_ne!(finals[0], finals[1], "the two boundary methods differ on this take");
 }
 
 /// Sends `msgs` as one session (keeping the request stream open for `hold` afterwards) and
@@ -253,6 +267,13 @@ fn bad_input_gets_a_clear_status_naming_field_and_sequence() {
         v.extend(extra);
         v
     };
+
+    let mut start = start_msg(None);
+    if let Some(Msg::Start(s)) = &mut start.msg {
+        s.boundary_penalty = Some(f32::NAN);
+    }
+    let got = run(vec![start]);
+    expect_status(&got, tonic::Code::InvalidArgument, &["start.boundary_penalty", "NaN"]);
 
     let mut short = take().frames.row(5).to_vec();
     short.pop();

@@ -183,6 +183,7 @@ fn header_compiles_as_cpp_and_struct_layouts_match() {
         ("ms_settings.min_segment_frames", offset_of!(MsSettings, min_segment_frames)),
         ("ms_settings.merge_threshold", offset_of!(MsSettings, merge_threshold)),
         ("ms_settings.provisional_every", offset_of!(MsSettings, provisional_every)),
+        ("ms_settings.boundary_penalty", offset_of!(MsSettings, boundary_penalty)),
         ("MS_OK", MS_OK as usize),
         ("MS_ERR_NULL", MS_ERR_NULL as usize),
         ("MS_ERR_ARGUMENT", MS_ERR_ARGUMENT as usize),

@@ -262,6 +262,7 @@ fn model_load_errors_name_the_file() {
 fn settings_change_the_labeling_and_streams_still_equal_files() {
     let d = ms_settings_default();
     assert_eq!((d.min_segment_frames, d.merge_threshold, d.provisional_every), (60, 0.35, 8));
+    assert_eq!(d.boundary_penalty, 7.0);
     let labels = |segs: &[(u64, u64, i64)]| {
         segs.iter().map(|s| s.2).collect::<std::collections::BTreeSet<_>>().len()
     };
@@ -278,12 +279,23 @@ fn settings_change_the_labeling_and_streams_still_equal_files() {
         c.revised.iter().map(|e| (e.start_frame, e.end_frame, e.label)).collect();
     assert_eq!(streamed, lower);
     assert!(c.events.iter().all(|e| matches!(e.kind, MS_EVENT_REVISED | MS_EVENT_FINALIZED)));
+    // Change-score peaks instead of optimal partitioning: other boundaries, and again the
+    // stream's final segments equal the file's.
+    let peaks = MsSettings { boundary_penalty: 0.0, provisional_every: 0, ..d };
+    let by_peaks = file(Some(&peaks));
+    assert_ne!(by_peaks, default);
+    let c = stream_take_with(0, None, Some(&peaks));
+    let streamed: Vec<_> =
+        c.revised.iter().map(|e| (e.start_frame, e.end_frame, e.label)).collect();
+    assert_eq!(streamed, by_peaks);
     // Out-of-range settings are refused by name, for streams and files.
     let t = take();
     for (bad, field) in [
         (MsSettings { merge_threshold: f32::NAN, ..d }, "settings.merge_threshold"),
         (MsSettings { merge_threshold: 2.5, ..d }, "settings.merge_threshold"),
         (MsSettings { min_segment_frames: 0, ..d }, "settings.min_segment_frames"),
+        (MsSettings { boundary_penalty: -1.0, ..d }, "settings.boundary_penalty"),
+        (MsSettings { boundary_penalty: f32::INFINITY, ..d }, "settings.boundary_penalty"),
     ] {
         // SAFETY: a live model and readable settings.
         let s = unsafe { ms_stream_new_with(model(), t.fps, t.frames.ncols(), 0, &bad) };
