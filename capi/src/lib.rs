@@ -477,7 +477,7 @@ pub struct MsSettings {
     /// (hysteresis against flicker); at least 1. Default 60 (0.5 s at 120 fps).
     pub min_segment_frames: u64,
     /// With the number of actions inferred (`actions` = 0): segments closer than this cosine
-    /// segment distance share a label, in [0, 2]. Default 0.35, calibrated on CMU subject 86;
+    /// segment distance share a label, in [0, 2]. Default 0.33, calibrated on CMU subject 86;
     /// lower it for takes far from the training data (one label for the whole take).
     pub merge_threshold: f32,
     /// Streams: provisional live events every this many windows (0: only the final events of

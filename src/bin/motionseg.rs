@@ -164,7 +164,7 @@ struct LabelArgs {
     #[arg(long, default_value_t = 0.25)]
     quantile: f32,
     /// Segments method, K inferred: segments closer than this share a label.
-    #[arg(long, default_value_t = 0.35)]
+    #[arg(long, default_value_t = 0.33)]
     merge_threshold: f32,
     /// Segments method: boundaries by penalised optimal partitioning with this cost per
     /// segment (6–9 measured alike on the development trials); 0 places them at change-score
