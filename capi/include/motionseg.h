@@ -71,7 +71,8 @@ typedef struct ms_event {
 
 /* Labeling settings for ms_stream_new_with and ms_label_file_with. Start from
  * ms_settings_default() and change fields; a value out of range is refused (MS_ERR_ARGUMENT,
- * naming the field). */
+ * naming the field). The struct grew by `boundary_penalty` (32 bytes, was 24) before any
+ * release: programs built against an older copy of this header must be rebuilt. */
 typedef struct ms_settings {
     uint64_t min_segment_frames; /* a new label must last this many input frames before a segment
                                     boundary is declared (>= 1; default 60: 0.5 s at 120 fps) */
@@ -83,7 +84,7 @@ typedef struct ms_settings {
                                     second); files ignore it */
     float boundary_penalty;      /* segment boundaries by optimal partitioning with this cost per
                                     segment (default 7: the most accurate, a boundary is final
-                                    12-19 s after the change), or 0 for change-score peaks (final
+                                    13-21 s after the change), or 0 for change-score peaks (final
                                     after about 4 s); finite, >= 0 */
 } ms_settings;
 

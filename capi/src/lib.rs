@@ -484,7 +484,7 @@ pub struct MsSettings {
     /// `ms_stream_finish`). Default 8, about once a second at 120 fps. Files ignore it.
     pub provisional_every: u64,
     /// Segment boundaries by optimal partitioning with this cost per segment (default 7: the
-    /// most accurate; a boundary is final 12–19 s after the change), or 0 for change-score
+    /// most accurate; a boundary is final 13–21 s after the change), or 0 for change-score
     /// peaks (final after about 4 s). Finite, at least 0.
     pub boundary_penalty: f32,
 }

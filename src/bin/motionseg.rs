@@ -869,7 +869,7 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let labeling = label_file(&model, &mut emb, &take, &params)?;
-        if let Some((path, t, names)) = &truth {
+        if let Some((path, t, _)) = &truth {
             // Frames the truth leaves unlabelled are left out of the scores.
             let (t, pred): (Vec<usize>, Vec<Option<usize>>) = t
                 .iter()
@@ -893,7 +893,7 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
                 take.name,
                 path.display(),
                 100.0 * r.hungarian_accuracy,
-                names.len(),
+                r.true_labels,
                 r.pred_labels,
                 100.0 * r.order_accuracy,
                 r.ari,

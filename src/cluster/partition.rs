@@ -6,8 +6,10 @@
 //! sum of its segments' costs plus `penalty` per segment. The optimal partition of rows
 //! `0..b` is found by dynamic programming, `F(b) = min_a F(a) + cost(a, b) + penalty`, one row at
 //! a time; candidates `a` that can no longer start the last segment of an optimal partition
-//! are pruned (Killick et al. 2012: `F(a) + cost(a, b) > F(b)`; this cost only falls when a
-//! segment is split, so the rule is exact).
+//! are pruned (Killick et al. 2012: once `F(a) + cost(a, b) > F(b)`, `b` beats `a` as a start
+//! for every end from `b + min_len` on, since this cost only falls when a segment is split; `a`
+//! stays until then, as ends closer to `b` cannot start at `b`). Checked against the textbook
+//! O(n²) recursion by a property test.
 //!
 //! A change point is **final** once every partition the future can still choose passes through
 //! it: when it lies on the backtrack of every surviving candidate. [`OnlinePartition::push`]
@@ -17,7 +19,10 @@
 //!
 //! Bounded work and memory: a candidate older than `max_len` rows is dropped once a newer one
 //! can start a segment, so no segment runs longer than `max_len` rows unless no other start is
-//! possible, and at most about `max_len` candidates (one running sum each) are kept.
+//! possible, and at most about `max_len` candidates (one running sum each) are kept. A stretch
+//! undecided for `2 · max_len` rows is decided by force (see `finalize`); the result then is
+//! no longer the unconstrained optimum, but still the same whether rows come one by one or
+//! all at once, since there is only this one way to push them.
 //!
 //! ```
 //! use motionseg::cluster::partition::OnlinePartition;
@@ -48,6 +53,10 @@ struct Candidate {
     /// Running sums of the rows `0..pos`.
     sum: Vec<f64>,
     sq: f64,
+    /// The first end `b` at which its last segment cost more than the optimum `F(b)`: from
+    /// `b + min_len` on it can never start an optimal last segment (kept until then, since
+    /// ends before `b + min_len` cannot use `b` as a start).
+    dead_at: Option<usize>,
 }
 
 /// Online optimal partitioning; per-stream state. See the [module docs](self).
@@ -96,7 +105,13 @@ impl OnlinePartition {
             n: 0,
             sum: vec![0.0; dim],
             sq: 0.0,
-            cands: vec![Candidate { pos: 0, f: -penalty, sum: vec![0.0; dim], sq: 0.0 }],
+            cands: vec![Candidate {
+                pos: 0,
+                f: -penalty,
+                sum: vec![0.0; dim],
+                sq: 0.0,
+                dead_at: None,
+            }],
             arg: BTreeMap::new(),
             last_final: 0,
             earliest_open: 0,
@@ -158,6 +173,10 @@ impl OnlinePartition {
         self.sq += z.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
         self.n += 1;
         let b = self.n;
+        // Prune (Killick et al.): a candidate whose segment to some end b' cost more than F(b')
+        // loses to b' as a start for every end from b' + min_len on.
+        let min_len = self.min_len;
+        self.cands.retain(|c| c.dead_at.is_none_or(|d| b < d + min_len));
         // Cost of each eligible candidate's last segment; the best gives F(b).
         let costs: Vec<Option<f64>> = self
             .cands
@@ -174,10 +193,11 @@ impl OnlinePartition {
         };
         let f_b = best_cost + self.penalty;
         let best_pos = self.cands[best_i].pos;
-        // Prune: a candidate whose segment to b already costs more than the optimum can never
-        // start the last segment of a later optimum.
-        let mut keep = costs.iter().map(|c| c.is_none_or(|c| c <= f_b));
-        self.cands.retain(|_| keep.next().unwrap_or(true));
+        for (c, cost) in self.cands.iter_mut().zip(&costs) {
+            if cost.is_some_and(|cost| cost > f_b) && c.dead_at.is_none() {
+                c.dead_at = Some(b);
+            }
+        }
         // Bound: drop candidates older than max_len while a newer one can start a segment.
         while self.cands.len() > 1
             && b - self.cands[0].pos > self.max_len
@@ -185,7 +205,13 @@ impl OnlinePartition {
         {
             self.cands.remove(0);
         }
-        self.cands.push(Candidate { pos: b, f: f_b, sum: self.sum.clone(), sq: self.sq });
+        self.cands.push(Candidate {
+            pos: b,
+            f: f_b,
+            sum: self.sum.clone(),
+            sq: self.sq,
+            dead_at: None,
+        });
         self.arg.insert(b, best_pos);
         Ok(self.finalize())
     }
@@ -197,12 +223,28 @@ impl OnlinePartition {
             return Vec::new();
         }
         self.finished = true;
-        // The optimum of all rows ends at n; when n is no candidate (fewer than min_len rows
-        // since the last start), nothing more is cut.
-        if self.cands.last().is_none_or(|c| c.pos != self.n) {
-            return Vec::new();
-        }
-        let mut out = self.chain(self.n);
+        // The optimum of all rows ends at n. When n is no candidate (the rows since every
+        // start that may end there are fewer than min_len, e.g. after a forced decision), the
+        // cheapest candidate start is taken regardless of min_len: the last segment is short.
+        let mut out = match self.cands.last() {
+            Some(c) if c.pos == self.n => self.chain(self.n),
+            _ => {
+                let best = self
+                    .cands
+                    .iter()
+                    .filter(|c| c.pos < self.n)
+                    .map(|c| (c.pos, c.f + self.cost(c)))
+                    .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+                match best {
+                    Some((pos, _)) if pos > self.last_final => {
+                        let mut out = vec![pos];
+                        out.extend(self.chain(pos));
+                        out
+                    }
+                    _ => Vec::new(),
+                }
+            }
+        };
         out.reverse();
         if let Some(&last) = out.last() {
             self.last_final = last;
@@ -288,6 +330,9 @@ impl OnlinePartition {
         }
         let mut fin = common.unwrap_or_default();
         fin.reverse();
+        // The newest candidate (n itself) may be on every path after a forced decision; it
+        // becomes final with the next row, not as an empty segment at the current end.
+        fin.retain(|&p| p < self.n);
         let last = fin.last().copied().unwrap_or(self.last_final);
         self.earliest_open = if lowest == usize::MAX { self.n } else { lowest.max(last) };
         fin

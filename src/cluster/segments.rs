@@ -22,7 +22,7 @@
 //!    of the stream cuts it ([`OnlinePartition`]:
 //!    rows `[decoder part of t, pose part of t + change_shift]`, a segment costs its rows'
 //!    scatter about their mean plus the penalty); a boundary is final once every partition the
-//!    stream can still choose has it, typically 90–150 windows later. With `penalty` 0, at
+//!    stream can still choose has it, typically 100–160 windows later. With `penalty` 0, at
 //!    change-score peaks: `t` is a peak when its score is at least `min_change` and the largest
 //!    within `context` windows on either side (the first of equal maxima wins); the boundary is
 //!    placed `lag` windows later (the states describe a window's end), and is known
@@ -124,8 +124,8 @@ pub struct SegmentParams {
     /// part of t + change_shift]`), and the boundaries are those of the cheapest partition,
     /// of segments of at least `min_windows` windows. `context`, `lag` and `min_change` then
     /// only serve the provisional labels. 0 = change-score peaks. Default 7, chosen on the
-    /// development trials, where 6–9 measure alike (README): the boundaries sit closer to the
-    /// true ones than the peaks', but are final later (median 16–19 s after the change at hop
+    /// development trials, where 5–9 measure alike (README): the boundaries sit closer to the
+    /// true ones than the peaks', but are final later (median 13–21 s after the change at hop
     /// 4, against 4 s; the provisional labels split the undecided stretch where the partition
     /// currently cuts it).
     pub penalty: f32,
@@ -341,7 +341,8 @@ impl SegmentClusterer {
     }
 
     /// Windows held for distances (bounded by `max_segment_windows · (max_segments + 1)` plus
-    /// the change-score context).
+    /// the change-score context, or with partitioning the windows back to the earliest
+    /// undecided boundary: at most about `2 · PARTITION_MAX_WINDOWS`).
     pub fn stored_windows(&self) -> usize {
         let rows: usize = self.closed.iter().map(|s| s.rows(self.dim)).sum();
         rows + self.open.rows(self.dim) + self.recent.len()
