@@ -5,6 +5,8 @@ use motionseg::cluster::partition::OnlinePartition;
 use motionseg::cluster::segments::{SegmentClusterer, SegmentCut, SegmentParams};
 use proptest::prelude::*;
 
+use crate::segments::stream;
+
 /// The optimal partition of `rows` by the textbook O(n²) recursion, without pruning (ties to
 /// the earliest last change point): the oracle.
 fn offline(rows: &[Vec<f32>], penalty: f64, min_len: usize) -> Vec<usize> {
@@ -213,32 +215,6 @@ fn bad_settings_and_rows_are_named() {
     )
     .expect_err("negative");
     assert!(e.to_string().contains("penalty"), "{e}");
-}
-
-/// A noisy window near axis `axis` of an 8-d space, as in the segments tests.
-fn window(axis: usize, t: usize) -> Vec<f32> {
-    (0..8)
-        .map(|j| {
-            let noise = (((t * 31 + j * 17) % 23) as f32 / 23.0 - 0.5) * 0.2;
-            if j == axis {
-                1.0 + noise
-            } else {
-                noise
-            }
-        })
-        .collect()
-}
-
-fn stream(plan: &[(usize, usize)]) -> Vec<Vec<f32>> {
-    let mut t = 0;
-    let mut out = Vec::new();
-    for &(axis, len) in plan {
-        for _ in 0..len {
-            out.push(window(axis, t));
-            t += 1;
-        }
-    }
-    out
 }
 
 #[test]

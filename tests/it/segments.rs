@@ -18,8 +18,8 @@ fn window(axis: usize, t: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Windows of the movements `plan` (axis, length), in order.
-fn stream(plan: &[(usize, usize)]) -> Vec<Vec<f32>> {
+/// Windows of the movements `plan` (axis, length), in order (also the partition tests').
+pub(crate) fn stream(plan: &[(usize, usize)]) -> Vec<Vec<f32>> {
     let mut t = 0;
     let mut out = Vec::new();
     for &(axis, len) in plan {
