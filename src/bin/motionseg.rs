@@ -1235,7 +1235,7 @@ fn eval_case(
 ) -> anyhow::Result<()> {
     use motionseg::baseline::{pose_pod, window_stats};
     use motionseg::cluster::{average_linkage, cluster_offline, kmeans};
-    use motionseg::labeler::{segment_windows, StreamLabeler};
+    use motionseg::labeler::segment_windows;
 
     let EvalCase { take, truth, k, tolerance, .. } = case;
     let (n, k, name) = (take.frames.nrows(), *k, &take.name);
@@ -1270,12 +1270,7 @@ fn eval_case(
     for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
         let mut p = params.clone();
         p.keep_all(windows.len());
-        let mut labeler = StreamLabeler::new(&p, dim, take.fps)?;
-        let mut events = Vec::new();
-        for w in &windows {
-            labeler.push_window(w, &mut events)?;
-        }
-        let batch = labeler.finish(n, &mut events)?;
+        let (batch, labeler) = label_windows(&p, dim, take.fps, &windows, n)?;
         gaps.push(CutGap { sequence: name.clone(), mode, gap: labeler.cut_gap() });
         let report = evaluate(truth, &batch.frame_labels, tolerance)?;
         plotted.push((mode, report.hungarian_accuracy, batch.frame_labels.clone()));
@@ -1299,11 +1294,7 @@ fn eval_case(
             let mut p = params.clone();
             p.method = Method::Segments(SegmentParams { penalty: other_penalty, ..sp });
             p.keep_all(windows.len());
-            let mut other = StreamLabeler::new(&p, dim, take.fps)?;
-            for w in &windows {
-                other.push_window(w, &mut events)?;
-            }
-            let other = other.finish(n, &mut events)?;
+            let (other, _) = label_windows(&p, dim, take.fps, &windows, n)?;
             record(
                 scores,
                 other_name,
@@ -1324,11 +1315,7 @@ fn eval_case(
             let mut p = params.clone();
             (p.method, p.engine.summary) = (method, Summary::Mean);
             p.keep_all(windows.len());
-            let mut other = StreamLabeler::new(&p, dec_dim, take.fps)?;
-            for w in &decoder_only {
-                other.push_window(w, &mut events)?;
-            }
-            let other = other.finish(n, &mut events)?;
+            let (other, _) = label_windows(&p, dec_dim, take.fps, &decoder_only, n)?;
             let report = evaluate(truth, &other.frame_labels, tolerance)?;
             record(scores, other_name, mode, name, report);
         }
@@ -1343,13 +1330,14 @@ fn eval_case(
                 let only = SegmentParams { change_split: 0, change_shift: 0, lag: 0, ..sp };
                 (p.method, p.engine.summary) = (Method::Segments(only), Summary::Mean);
                 p.keep_all(windows.len());
-                let mut pose = StreamLabeler::new(&p, dim - sp.change_split, take.fps)?;
-                for (i, w) in windows.iter().enumerate() {
-                    let ahead = &windows[(i + sp.change_shift).min(last)].values;
-                    let values = ahead[sp.change_split..].to_vec();
-                    pose.push_window(&WindowEmbedding { span: w.span, values }, &mut events)?;
-                }
-                let pose = pose.finish(n, &mut events)?;
+                let shifted: Vec<WindowEmbedding> = (0..windows.len())
+                    .map(|i| {
+                        let ahead = &windows[(i + sp.change_shift).min(last)].values;
+                        let values = ahead[sp.change_split..].to_vec();
+                        WindowEmbedding { span: windows[i].span, values }
+                    })
+                    .collect();
+                let (pose, _) = label_windows(&p, dim - sp.change_split, take.fps, &shifted, n)?;
                 let report = evaluate(truth, &pose.frame_labels, tolerance)?;
                 record(scores, "pose statistics only (no network): segments", mode, name, report);
             }
@@ -1411,13 +1399,12 @@ fn eval_case(
             // not on these features' scale.
             let peaks = SegmentParams { penalty: 0.0, ..SegmentParams::default() };
             (p.method, p.engine.summary) = (Method::Segments(peaks), Summary::Mean);
-            let mut labeler = StreamLabeler::new(&p, x.ncols(), take.fps)?;
-            let mut events = Vec::new();
-            for (span, row) in spans.iter().zip(x.rows()) {
-                let w = WindowEmbedding { span: *span, values: row.to_vec() };
-                labeler.push_window(&w, &mut events)?;
-            }
-            let labeling = labeler.finish(n, &mut events)?;
+            let rows: Vec<WindowEmbedding> = spans
+                .iter()
+                .zip(x.rows())
+                .map(|(span, row)| WindowEmbedding { span: *span, values: row.to_vec() })
+                .collect();
+            let (labeling, _) = label_windows(&p, x.ncols(), take.fps, &rows, n)?;
             let method = if label.starts_with("window") {
                 "window mean+std (no model): segments, single linkage"
             } else {
@@ -1434,6 +1421,25 @@ fn eval_case(
         record(scores, method, "K given", name, score(avg.into_iter().map(Some).collect())?);
     }
     Ok(())
+}
+
+/// Labels already embedded `windows` as a take of `frames` frames; the labeler comes back
+/// too (for its cut gap). One place for every labeling `eval` runs on the same windows.
+fn label_windows(
+    params: &LabelerParams,
+    dim: usize,
+    fps: f64,
+    windows: &[WindowEmbedding],
+    frames: usize,
+) -> anyhow::Result<(Labeling, motionseg::labeler::StreamLabeler)> {
+    let mut labeler = motionseg::labeler::StreamLabeler::new(params, dim, fps)?;
+    let mut events = Vec::new();
+    for w in windows {
+        labeler.push_window(w, &mut events)?;
+        events.clear();
+    }
+    let labeling = labeler.finish(frames, &mut events)?;
+    Ok((labeling, labeler))
 }
 
 /// `pred` renamed to the true labels they match ([`motionseg::eval::align_to_truth`]), and a

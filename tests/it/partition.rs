@@ -240,29 +240,3 @@ fn segments_by_partitioning_find_the_changes_and_stream_as_batch() {
         assert_ne!(at(10), at(350));
     }
 }
-
-#[test]
-fn segments_by_partitioning_stay_bounded_on_a_long_stream() {
-    let plan: Vec<(usize, usize)> = (0..60).map(|i| (i % 3, 150)).collect();
-    let windows = stream(&plan);
-    let p = SegmentParams {
-        penalty: 7.0,
-        max_segment_windows: 16,
-        max_segments: 8,
-        ..SegmentParams::default()
-    };
-    let mut c = SegmentClusterer::new(p, SegmentCut::Count(3), 8).expect("params");
-    let mut most = 0;
-    for w in &windows {
-        c.insert(w).expect("insert");
-        most = most.max(c.stored_windows());
-    }
-    c.finish().expect("finish");
-    // Kept segments, plus the windows back to the earliest undecided boundary.
-    let bound = 16 * (8 + 1) + 2 * 150;
-    assert!(most <= bound, "held {most} windows, bound {bound}");
-    let labels = c.labels();
-    assert_eq!(labels[75], labels[75 + 3 * 150]);
-    assert_ne!(labels[75], labels[75 + 150]);
-    assert_eq!(c.boundaries().len(), 60);
-}

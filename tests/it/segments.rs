@@ -130,31 +130,35 @@ fn provisional_labels_cover_the_open_segment_and_do_not_change_the_result() {
 
 #[test]
 fn memory_stays_bounded_on_a_long_stream() {
-    // 60 movements of 150 windows: 9000 windows.
+    // 60 movements of 150 windows: 9000 windows; change-score peaks, then partitioning.
     let plan: Vec<(usize, usize)> = (0..60).map(|i| (i % 3, 150)).collect();
     let windows = stream(&plan);
-    let p = SegmentParams {
-        max_segment_windows: 16,
-        max_segments: 8,
-        penalty: 0.0, // change-score peaks; partitioning: tests/it/partition.rs
-        ..SegmentParams::default()
-    };
-    let mut c = SegmentClusterer::new(p, SegmentCut::Count(3), 8).expect("params");
-    let mut most = 0;
-    for w in &windows {
-        c.insert(w).expect("insert");
-        most = most.max(c.stored_windows());
+    for penalty in [0.0, 7.0] {
+        let p = SegmentParams {
+            max_segment_windows: 16,
+            max_segments: 8,
+            penalty,
+            ..SegmentParams::default()
+        };
+        let mut c = SegmentClusterer::new(p, SegmentCut::Count(3), 8).expect("params");
+        let mut most = 0;
+        for w in &windows {
+            c.insert(w).expect("insert");
+            most = most.max(c.stored_windows());
+        }
+        c.finish().expect("finish");
+        // Kept segments, plus the score context (peaks) or the windows back to the earliest
+        // undecided boundary (partitioning).
+        let bound = 16 * (8 + 1) + if penalty > 0.0 { 2 * 150 } else { 2 * p.context + 16 };
+        assert!(most <= bound, "held {most} windows, bound {bound} (penalty {penalty})");
+        let labels = c.labels();
+        assert_eq!(labels.len(), 9000);
+        assert!(labels.iter().all(Option::is_some));
+        // Evicted segments keep the labels they had: movement i and i + 3 agree.
+        assert_eq!(labels[75], labels[75 + 3 * 150]);
+        assert_ne!(labels[75], labels[75 + 150]);
+        assert_eq!(c.boundaries().len(), 60);
     }
-    c.finish().expect("finish");
-    let bound = 16 * (8 + 1) + 2 * p.context + 16;
-    assert!(most <= bound, "held {most} windows, bound {bound}");
-    let labels = c.labels();
-    assert_eq!(labels.len(), 9000);
-    assert!(labels.iter().all(Option::is_some));
-    // Evicted segments keep the labels they had: movement i and i + 3 agree.
-    assert_eq!(labels[75], labels[75 + 3 * 150]);
-    assert_ne!(labels[75], labels[75 + 150]);
-    assert_eq!(c.boundaries().len(), 60);
 }
 
 #[test]
