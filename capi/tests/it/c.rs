@@ -107,6 +107,15 @@ fn lib_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("{so} not found in {} or its parent", deps.display()))
 }
 
+/// Runs a program linked by [`compile`]. Its rpath names the fresh library, but cargo's
+/// `LD_LIBRARY_PATH` (which also lists `target/<profile>`, where a stale library from an
+/// earlier `cargo build -p motionseg-capi` can sit) would take precedence over it.
+fn c_program(exe: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.env("LD_LIBRARY_PATH", lib_dir()).env("DYLD_LIBRARY_PATH", lib_dir());
+    cmd
+}
+
 fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -152,7 +161,7 @@ fn header_compiles_as_cpp_and_struct_layouts_match() {
         eprintln!("no C++ compiler ({cxx}): header not checked as C++");
     }
     let exe = compile(&cc, &capi("tests/layout.c"), "layout");
-    let out = run_ok(&mut Command::new(exe));
+    let out = run_ok(&mut c_program(&exe));
     let c: Vec<(String, usize)> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -235,7 +244,7 @@ fn c_example_labels_and_streams_the_bundled_take() {
     let bytes: Vec<u8> = t.frames.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&frames_file, bytes).expect("write frames");
     let out = run_ok(
-        Command::new(&exe)
+        c_program(&exe)
             .arg(repo(MANIFEST))
             .arg(repo(TAKE))
             .arg(repo(ASF))
@@ -296,7 +305,7 @@ fn c_example_labels_and_streams_the_bundled_take() {
     }
 
     // Errors reach C as a status and a message naming the file.
-    let out = Command::new(&exe)
+    let out = c_program(&exe)
         .arg(repo(MANIFEST))
         .arg(repo("examples/data/no_such.amc"))
         .arg(repo(ASF))
