@@ -64,7 +64,8 @@ impl LabelerParams {
     /// [`Summary::MeanPose`] embedding (decoder states and pose statistics: 93.9 / 90.2 % K
     /// given / inferred against 91.2 / 87.1 % for the decoder states alone, both with
     /// change-score peaks), the segments method with its defaults (boundaries by optimal
-    /// partitioning and merge threshold 0.33: 92.1 / 93.9 %); for the windows method robust single
+    /// partitioning, penalty 6.5, merge threshold 0.28, pose means weighted
+    /// [`POSE_MEAN_WEIGHT`](crate::engine::POSE_MEAN_WEIGHT): 95.0 / 93.2 %); for the windows method robust single
     /// linkage with 10 neighbours for the core distance and clusters of at least 20 windows
     /// (about 2.7 s at hop 4); `actions` clusters when given (else K inferred), segments of at
     /// least half a second at 120 fps.

@@ -77,14 +77,14 @@ typedef struct ms_settings {
     uint64_t min_segment_frames; /* a new label must last this many input frames before a segment
                                     boundary is declared (>= 1; default 60: 0.5 s at 120 fps) */
     float merge_threshold;       /* actions = 0: segments closer than this cosine distance share a
-                                    label, in [0, 2] (default 0.33, calibrated on CMU subject 86;
+                                    label, in [0, 2] (default 0.28, calibrated on CMU subject 86;
                                     lower it for takes far from the training data) */
     uint64_t provisional_every;  /* streams: provisional events every this many windows (0: only
                                     the final events of ms_stream_finish; default 8, about once a
                                     second); files ignore it */
     float boundary_penalty;      /* segment boundaries by optimal partitioning with this cost per
-                                    segment (default 7: the most accurate, a boundary is final
-                                    13-21 s after the change), or 0 for change-score peaks (final
+                                    segment (default 6.5: the most accurate, a boundary is final
+                                    18-27 s after the change), or 0 for change-score peaks (final
                                     after about 4 s); finite, >= 0 */
 } ms_settings;
 

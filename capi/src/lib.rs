@@ -477,14 +477,14 @@ pub struct MsSettings {
     /// (hysteresis against flicker); at least 1. Default 60 (0.5 s at 120 fps).
     pub min_segment_frames: u64,
     /// With the number of actions inferred (`actions` = 0): segments closer than this cosine
-    /// segment distance share a label, in [0, 2]. Default 0.33, calibrated on CMU subject 86;
+    /// segment distance share a label, in [0, 2]. Default 0.28, calibrated on CMU subject 86;
     /// lower it for takes far from the training data (one label for the whole take).
     pub merge_threshold: f32,
     /// Streams: provisional live events every this many windows (0: only the final events of
     /// `ms_stream_finish`). Default 8, about once a second at 120 fps. Files ignore it.
     pub provisional_every: u64,
-    /// Segment boundaries by optimal partitioning with this cost per segment (default 7: the
-    /// most accurate; a boundary is final 13–21 s after the change), or 0 for change-score
+    /// Segment boundaries by optimal partitioning with this cost per segment (default 6.5: the
+    /// most accurate; a boundary is final 18–27 s after the change), or 0 for change-score
     /// peaks (final after about 4 s). Finite, at least 0.
     pub boundary_penalty: f32,
 }

@@ -22,7 +22,7 @@
 //!    of the stream cuts it ([`OnlinePartition`]:
 //!    rows `[decoder part of t, pose part of t + change_shift]`, a segment costs its rows'
 //!    scatter about their mean plus the penalty); a boundary is final once every partition the
-//!    stream can still choose has it, typically 100–160 windows later. With `penalty` 0, at
+//!    stream can still choose has it, typically 135–205 windows later. With `penalty` 0, at
 //!    change-score peaks: `t` is a peak when its score is at least `min_change` and the largest
 //!    within `context` windows on either side (the first of equal maxima wins); the boundary is
 //!    placed `lag` windows later (the states describe a window's end), and is known
@@ -98,9 +98,10 @@ pub struct SegmentParams {
     /// Segments shorter than this many windows do not shape the clusters; they take the label
     /// of their nearest longer segment. Default 8.
     pub min_windows: usize,
-    /// K inferred: segments closer than this (segment distance) share a cluster. Default 0.33,
-    /// chosen on the development trials with the default boundaries (0.35 was chosen with
-    /// change-score peaks).
+    /// K inferred: segments closer than this (segment distance) share a cluster. Default 0.28,
+    /// chosen on the development trials with the default boundaries and embedding, where
+    /// 0.26–0.30 measure alike (0.33 was chosen before the pose means were down-weighted,
+    /// [`POSE_MEAN_WEIGHT`](crate::engine::POSE_MEAN_WEIGHT); 0.35 with change-score peaks).
     pub threshold: f32,
     /// Windows kept per segment for distances. Default 256.
     pub max_segment_windows: usize,
@@ -123,9 +124,10 @@ pub struct SegmentParams {
     /// their mean (windows are unit vectors, two-part embeddings as `[decoder part of t, pose
     /// part of t + change_shift]`), and the boundaries are those of the cheapest partition,
     /// of segments of at least `min_windows` windows. `context`, `lag` and `min_change` then
-    /// only serve the provisional labels. 0 = change-score peaks. Default 7, chosen on the
-    /// development trials, where 5–9 measure alike (README): the boundaries sit closer to the
-    /// true ones than the peaks', but are final later (median 13–21 s after the change at hop
+    /// only serve the provisional labels. 0 = change-score peaks. Default 6.5, chosen on the
+    /// development trials, where 5–7.5 measure alike and 4.5 or 7.75 lose a few points
+    /// (README): the boundaries sit closer to the
+    /// true ones than the peaks', but are final later (median 18–27 s after the change at hop
     /// 4, against 4 s; the provisional labels split the undecided stretch where the partition
     /// currently cuts it).
     pub penalty: f32,
@@ -139,12 +141,12 @@ impl Default for SegmentParams {
             min_change: 0.05,
             quantile: 0.25,
             min_windows: 8,
-            threshold: 0.33,
+            threshold: 0.28,
             max_segment_windows: 256,
             max_segments: 256,
             change_split: 0,
             change_shift: 0,
-            penalty: 7.0,
+            penalty: 6.5,
         }
     }
 }

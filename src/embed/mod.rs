@@ -50,13 +50,15 @@ pub enum Summary {
     Trajectory,
     /// The mean projected decoder state scaled to unit length (`k` values), then the mean and
     /// standard deviation over the window of each model input channel (the normalised pose the
-    /// encoder read), scaled to unit length together (`2 · C` values). The decoder states say
+    /// encoder read), the means weighted [`POSE_MEAN_WEIGHT`](crate::engine::POSE_MEAN_WEIGHT)
+    /// against the deviations, scaled to unit length together (`2 · C` values). The decoder states say
     /// where the movement goes, the statistics what it looks like; with equal weight the
     /// segment distance sees both, and the segments method scores changes in each part
     /// ([`SegmentParams::change_split`](crate::cluster::segments::SegmentParams::change_split)).
     /// The labeling default: on the development trials 93.9 / 90.2 % (K given / inferred)
     /// against 91.2 / 87.1 % for the decoder states and 87.2 / 51.8 % for the statistics alone,
-    /// with change-score peaks; 92.1 / 93.9 % with the default optimal partitioning (and merge threshold 0.33).
+    /// with change-score peaks and the means at full weight; 95.0 / 93.2 % with the defaults
+    /// (optimal partitioning, penalty 6.5, merge threshold 0.28, means weighted 0.3).
     MeanPose,
 }
 

@@ -217,8 +217,9 @@ fn mean_summary_is_the_mean_of_the_projected_trajectory() {
 
 #[test]
 fn mean_pose_summary_is_the_unit_decoder_mean_then_the_unit_pose_statistics() {
-    // The labeling default: decoder mean and pose statistics, each scaled to unit length. The
-    // statistics are recomputed here from the model inputs the windowing stage hands out.
+    // The labeling default: decoder mean and pose statistics (the means weighted against the
+    // deviations), each part scaled to unit length. The statistics are recomputed here from the
+    // model inputs the windowing stage hands out.
     runtime();
     let take = read_npy(&common_data("cmu/86/expmap/86_05.npy"), Some(120.0)).expect("take");
     let frames = take.data.slice(s![..700, ..]).to_owned();
@@ -248,7 +249,7 @@ fn mean_pose_summary_is_the_unit_decoder_mean_then_the_unit_pose_statistics() {
         for j in 0..c {
             let col: Vec<f32> = (0..t).map(|r| input[r * c + j]).collect();
             let mu = col.iter().sum::<f32>() / t as f32;
-            stats[j] = mu;
+            stats[j] = mu * motionseg::engine::POSE_MEAN_WEIGHT;
             stats[c + j] = (col.iter().map(|v| (v - mu).powi(2)).sum::<f32>() / t as f32).sqrt();
         }
         let want = unit(&a.values).into_iter().chain(unit(&stats));

@@ -261,8 +261,8 @@ fn model_load_errors_name_the_file() {
 #[test]
 fn settings_change_the_labeling_and_streams_still_equal_files() {
     let d = ms_settings_default();
-    assert_eq!((d.min_segment_frames, d.merge_threshold, d.provisional_every), (60, 0.33, 8));
-    assert_eq!(d.boundary_penalty, 7.0);
+    assert_eq!((d.min_segment_frames, d.merge_threshold, d.provisional_every), (60, 0.28, 8));
+    assert_eq!(d.boundary_penalty, 6.5);
     let labels = |segs: &[(u64, u64, i64)]| {
         segs.iter().map(|s| s.2).collect::<std::collections::BTreeSet<_>>().len()
     };
