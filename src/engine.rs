@@ -445,7 +445,7 @@ fn embed_window(
 /// shared by every window of a take, which shrinks the cosine distances between its actions;
 /// the deviations do not carry it. Measured on the development trials, 0–0.4 give 94.8–95.1 %
 /// (K given) against 92.1 % at 1; on the concatenated clips of other subjects (seeds 0–11) 0.3
-/// gave the best K given and K inferred (README, "Accuracy").
+/// gave the best K given and near the best K inferred (README, "Accuracy").
 pub const POSE_MEAN_WEIGHT: f32 = 0.3;
 
 /// Scales `v` to unit length (left as is when it is all zeros).

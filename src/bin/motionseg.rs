@@ -1067,6 +1067,10 @@ fn record(
     }
 }
 
+/// K-inferred merge threshold of the model-free baselines' segment rows in `eval`: the value
+/// they were first measured with, so that re-choosing the model's threshold does not move them.
+const BASELINE_MERGE_THRESHOLD: f32 = 0.33;
+
 const MAIN_METHOD: &str = "motionseg (batch)";
 const STREAM_METHOD: &str = "motionseg (streaming)";
 
@@ -1396,10 +1400,12 @@ fn eval_case(
         for (mode, params) in [("K given", &given), ("K inferred", &inferred)] {
             let mut p = params.clone();
             // Change-score peaks: the partition penalty is calibrated on the model's embedding,
-            // not on these features' scale. The merge threshold stays at 0.33, the value these
-            // baselines were first measured with: re-choosing the model's threshold must not
-            // move them.
-            let peaks = SegmentParams { penalty: 0.0, threshold: 0.33, ..SegmentParams::default() };
+            // not on these features' scale.
+            let peaks = SegmentParams {
+                penalty: 0.0,
+                threshold: BASELINE_MERGE_THRESHOLD,
+                ..SegmentParams::default()
+            };
             (p.method, p.engine.summary) = (Method::Segments(peaks), Summary::Mean);
             let rows: Vec<WindowEmbedding> = spans
                 .iter()

@@ -125,8 +125,8 @@ pub struct SegmentParams {
     /// part of t + change_shift]`), and the boundaries are those of the cheapest partition,
     /// of segments of at least `min_windows` windows. `context`, `lag` and `min_change` then
     /// only serve the provisional labels. 0 = change-score peaks. Default 6.5, chosen on the
-    /// development trials, where 5–7.5 measure alike and 4.5 or 7.75 lose a few points
-    /// (README): the boundaries sit closer to the
+    /// development trials, where 5–7.5 measure alike, 4.5 loses 2 points (K inferred) and 7.75
+    /// loses 7 (K given; README): the boundaries sit closer to the
     /// true ones than the peaks', but are final later (median 18–27 s after the change at hop
     /// 4, against 4 s; the provisional labels split the undecided stretch where the partition
     /// currently cuts it).

@@ -393,3 +393,55 @@ fn a_take_shorter_than_one_window_is_refused() {
     assert!(!fl.exists(), "no frame labels written for a refused take");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The `[default: …]` clap prints for each long option of `motionseg <command> --help`.
+fn help_defaults(command: &str) -> std::collections::HashMap<String, String> {
+    let out = motionseg(&[command, "--help"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut defaults = std::collections::HashMap::new();
+    let mut option = None;
+    for line in text(&out.stdout).lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('-') {
+            option = trimmed
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .map(|w| w.trim_start_matches("--").trim_end_matches(',').to_owned());
+        }
+        if let (Some(name), Some(i)) = (&option, line.find("[default: ")) {
+            let value = line[i + 10..].split(']').next().unwrap_or("").to_owned();
+            defaults.insert(name.clone(), value);
+        }
+    }
+    defaults
+}
+
+#[test]
+fn cli_defaults_are_the_library_defaults() {
+    // The CLI states its defaults in its own argument definitions; they must not drift from
+    // the library's when the defaults are chosen again (as the merge threshold and the
+    // penalty were).
+    use motionseg::cluster::segments::SegmentParams;
+    use motionseg::labeler::{LabelerParams, Method};
+    let lib = LabelerParams::new(None);
+    let Method::Segments(seg) = lib.method else { panic!("segments is the default method") };
+    assert_eq!(seg, SegmentParams { change_split: 0, change_shift: 0, ..SegmentParams::default() });
+    for command in ["segment", "eval"] {
+        let d = help_defaults(command);
+        let num = |k: &str| -> f32 {
+            d.get(k)
+                .unwrap_or_else(|| panic!("{command} --help: no default for --{k}: {d:?}"))
+                .parse()
+                .unwrap_or_else(|e| panic!("{command} --{k}: {e}"))
+        };
+        assert_eq!(num("merge-threshold"), seg.threshold, "{command}");
+        assert_eq!(num("penalty"), seg.penalty, "{command}");
+        assert_eq!(num("quantile"), seg.quantile, "{command}");
+        assert_eq!(num("context"), seg.context as f32, "{command}");
+        assert_eq!(num("lag"), seg.lag as f32, "{command}");
+        assert_eq!(num("hop"), lib.engine.hop as f32, "{command}");
+        assert_eq!(num("min-segment"), lib.min_segment_frames as f32, "{command}");
+        assert_eq!(d.get("summary").map(String::as_str), Some("mean-pose"), "{command}");
+        assert_eq!(d.get("method").map(String::as_str), Some("segments"), "{command}");
+    }
+}

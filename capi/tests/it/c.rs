@@ -107,12 +107,17 @@ fn lib_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("{so} not found in {} or its parent", deps.display()))
 }
 
-/// Runs a program linked by [`compile`]. Its rpath names the fresh library, but cargo's
-/// `LD_LIBRARY_PATH` (which also lists `target/<profile>`, where a stale library from an
-/// earlier `cargo build -p motionseg-capi` can sit) would take precedence over it.
+/// Runs a program linked by [`compile`], the fresh library first on its library path. Its rpath
+/// names that library, but cargo's `LD_LIBRARY_PATH` (which also lists `target/<profile>`,
+/// where a stale library from an earlier `cargo build -p motionseg-capi` can sit) would take
+/// precedence over the rpath.
 fn c_program(exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
-    cmd.env("LD_LIBRARY_PATH", lib_dir()).env("DYLD_LIBRARY_PATH", lib_dir());
+    for var in ["LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"] {
+        let mut dirs = vec![lib_dir()];
+        dirs.extend(std::env::var_os(var).iter().flat_map(std::env::split_paths));
+        cmd.env(var, std::env::join_paths(dirs).expect("library path"));
+    }
     cmd
 }
 
