@@ -128,6 +128,12 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
+    /* A library built for another header would misread the structs: refuse it first. */
+    if (ms_abi_version() != MS_ABI_VERSION) {
+        fprintf(stderr, "libmotionseg_capi has ABI version %u, this program was built for %u\n",
+                (unsigned)ms_abi_version(), (unsigned)MS_ABI_VERSION);
+        return 1;
+    }
     printf("motionseg %s\n", ms_version());
     model = ms_model_load(argv[1], NULL, NULL);
     if (!model) {

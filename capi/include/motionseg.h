@@ -29,6 +29,11 @@
 extern "C" {
 #endif
 
+/* Version of this header's ABI (struct layouts, constants, signatures); it goes up with any
+ * change to them. Check ms_abi_version() == MS_ABI_VERSION before any other call: a library of
+ * another ABI version must not be used with this header. */
+#define MS_ABI_VERSION 1
+
 /* Status codes. */
 #define MS_OK 0           /* success */
 #define MS_ERR_NULL 1     /* a required pointer argument was NULL */
@@ -72,7 +77,8 @@ typedef struct ms_event {
 /* Labeling settings for ms_stream_new_with and ms_label_file_with. Start from
  * ms_settings_default() and change fields; a value out of range is refused (MS_ERR_ARGUMENT,
  * naming the field). The struct grew by `boundary_penalty` (32 bytes, was 24) before any
- * release: programs built against an older copy of this header must be rebuilt. */
+ * release and before MS_ABI_VERSION existed: programs built against an older copy of this
+ * header must be rebuilt. */
 typedef struct ms_settings {
     uint64_t min_segment_frames; /* a new label must last this many input frames before a segment
                                     boundary is declared (>= 1; default 60: 0.5 s at 120 fps) */
@@ -101,6 +107,9 @@ typedef struct ms_segment {
     int64_t label;        /* cluster label (0, 1, 2, ... by first appearance), -1 for none */
     float confidence;     /* fraction of frames whose label agreed, in [0, 1] */
 } ms_segment;
+
+/* The ABI version the library was built with (compare with MS_ABI_VERSION). */
+uint32_t ms_abi_version(void);
 
 /* The library version, e.g. "0.1.0" (a static string; never NULL). */
 const char *ms_version(void);

@@ -178,6 +178,19 @@ pub extern "C" fn ms_last_error_code() -> c_int {
     LAST_ERROR.with(|e| e.borrow().0)
 }
 
+/// Version of the C ABI: the header's `MS_ABI_VERSION` as this library was built. It goes up
+/// whenever a struct layout, a constant or a function signature of `motionseg.h` changes, so a
+/// program can refuse a library it was not compiled for (`ms_settings` grew from 24 to 32 bytes
+/// before 0.1.0 without one; this is version 1).
+pub const MS_ABI_VERSION: u32 = 1;
+
+/// The C ABI version of this library ([`MS_ABI_VERSION`]). A program compares it with the
+/// `MS_ABI_VERSION` of the header it was compiled with before any other call.
+#[no_mangle]
+pub extern "C" fn ms_abi_version() -> u32 {
+    MS_ABI_VERSION
+}
+
 /// The version of this library (and of motionseg), e.g. `"0.1.0"`. A static string.
 #[no_mangle]
 pub extern "C" fn ms_version() -> *const c_char {

@@ -30,6 +30,8 @@ int main(void) {
     SHOW("ms_settings.merge_threshold", offsetof(ms_settings, merge_threshold));
     SHOW("ms_settings.provisional_every", offsetof(ms_settings, provisional_every));
     SHOW("ms_settings.boundary_penalty", offsetof(ms_settings, boundary_penalty));
+    SHOW("MS_ABI_VERSION", MS_ABI_VERSION);
+    SHOW("ms_abi_version()", ms_abi_version());
     SHOW("MS_OK", MS_OK);
     SHOW("MS_ERR_NULL", MS_ERR_NULL);
     SHOW("MS_ERR_ARGUMENT", MS_ERR_ARGUMENT);

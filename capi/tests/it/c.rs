@@ -68,7 +68,7 @@ fn every_exported_function_and_constant_is_in_the_header() {
                 let mut w =
                     l.split(|c: char| c.is_whitespace() || c == ':' || c == '=' || c == ';');
                 let name = w.next()?.to_owned();
-                let value = w.find(|s| !s.is_empty() && *s != "c_int")?.to_owned();
+                let value = w.find(|s| !s.is_empty() && !matches!(*s, "c_int" | "u32"))?.to_owned();
                 name.starts_with("MS_").then_some((name, value))
             })
             .collect()
@@ -174,6 +174,11 @@ fn header_compiles_as_cpp_and_struct_layouts_match() {
             (k.to_owned(), v.parse().expect("number"))
         })
         .collect();
+    assert_eq!(c, rust_layout(), "C layout (left) vs Rust layout (right)");
+}
+
+/// Sizes, offsets and constants of the Rust side, as `tests/layout.c` prints them for C.
+fn rust_layout() -> Vec<(String, usize)> {
     use std::mem::{offset_of, size_of};
     let rust: Vec<(&str, usize)> = vec![
         ("ms_event.size", size_of::<MsEvent>()),
@@ -198,6 +203,8 @@ fn header_compiles_as_cpp_and_struct_layouts_match() {
         ("ms_settings.merge_threshold", offset_of!(MsSettings, merge_threshold)),
         ("ms_settings.provisional_every", offset_of!(MsSettings, provisional_every)),
         ("ms_settings.boundary_penalty", offset_of!(MsSettings, boundary_penalty)),
+        ("MS_ABI_VERSION", MS_ABI_VERSION as usize),
+        ("ms_abi_version()", ms_abi_version() as usize),
         ("MS_OK", MS_OK as usize),
         ("MS_ERR_NULL", MS_ERR_NULL as usize),
         ("MS_ERR_ARGUMENT", MS_ERR_ARGUMENT as usize),
@@ -214,9 +221,46 @@ fn header_compiles_as_cpp_and_struct_layouts_match() {
         ("MS_EVENT_REVISED", MS_EVENT_REVISED as usize),
         ("MS_EVENT_FINALIZED", MS_EVENT_FINALIZED as usize),
     ];
-    let rust: Vec<(String, usize)> = rust.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    assert_eq!(c, rust, "C layout (left) vs Rust layout (right)");
+    rust.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
+
+/// The layout ABI version 1 was released with (needs no C compiler): a change without a new
+/// `MS_ABI_VERSION` would let programs built for the old header misread the structs.
+#[test]
+fn abi_version_1_layout_is_frozen() {
+    assert_eq!(MS_ABI_VERSION, 1, "new ABI version: record its layout beside ABI_V1");
+    assert_eq!(ms_abi_version(), MS_ABI_VERSION);
+    let rust = rust_layout();
+    let v1: Vec<(String, usize)> = ABI_V1.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
+    assert_eq!(&rust[..v1.len()], &v1[..], "layout changed: bump MS_ABI_VERSION");
+}
+
+/// Struct sizes and offsets of ABI version 1 (x86-64 / aarch64 Linux), in the order of the
+/// layout test.
+const ABI_V1: [(&str, usize); 22] = [
+    ("ms_event.size", 64),
+    ("ms_event.kind", 0),
+    ("ms_event.is_final", 4),
+    ("ms_event.segment_id", 8),
+    ("ms_event.other_id", 16),
+    ("ms_event.start_frame", 24),
+    ("ms_event.end_frame", 32),
+    ("ms_event.label", 40),
+    ("ms_event.from_label", 48),
+    ("ms_event.confidence", 56),
+    ("ms_segment.size", 48),
+    ("ms_segment.start_frame", 0),
+    ("ms_segment.end_frame", 8),
+    ("ms_segment.start_s", 16),
+    ("ms_segment.end_s", 24),
+    ("ms_segment.label", 32),
+    ("ms_segment.confidence", 40),
+    ("ms_settings.size", 32),
+    ("ms_settings.min_segment_frames", 0),
+    ("ms_settings.merge_threshold", 8),
+    ("ms_settings.provisional_every", 16),
+    ("ms_settings.boundary_penalty", 24),
+];
 
 /// `batch|stream INDEX START END START_S END_S LABEL CONFIDENCE` lines of one kind.
 fn segment_lines(stdout: &str, kind: &str) -> Vec<(u64, u64, String, String, i64, String)> {
