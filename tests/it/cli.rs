@@ -282,6 +282,8 @@ fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
         "01",
         "--actions8",
         "1",
+        "--actions8-first-seed",
+        "3",
         "--actions8-clips",
         "3",
         "--data",
@@ -294,7 +296,7 @@ fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
     // One timeline per sequence: the truth row with the trial's label names, then both modes.
-    for seq in ["86_01", "a8_s0"] {
+    for seq in ["86_01", "a8_s3"] {
         let svg = std::fs::read_to_string(plots.join(format!("{seq}.svg"))).expect("plot");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{seq}");
         for row in ["truth", "K given (", "K inferred ("] {
@@ -320,6 +322,7 @@ fn eval_scores_a_dev_trial_and_concatenated_actions8_clips() {
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
     let seqs = j["actions8"]["sequences"].as_array().expect("sequences");
     assert_eq!(seqs.len(), 1);
+    assert_eq!(seqs[0][0], "a8_s3", "the sequence of --actions8-first-seed");
     assert_eq!(seqs[0][1].as_array().expect("clips").len(), 3);
     assert!(j["K given"]["motionseg (batch)"].is_object(), "{j}");
     std::fs::remove_file(&json).ok();
@@ -331,6 +334,14 @@ fn eval_bad_settings_fail_fast_with_one_clear_line() {
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end(), "error: --actions8-clips must be at least 1");
+    let max = u64::MAX.to_string();
+    let o = motionseg(&["eval", "--actions8", "2", "--actions8-first-seed", &max]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!("error: --actions8-first-seed {max} + --actions8 2 overflows")
+    );
     let o = motionseg(&["eval", "--quick", "--data", "/nonexistent-motionseg"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");

@@ -129,6 +129,32 @@ fn provisional_labels_cover_the_open_segment_and_do_not_change_the_result() {
 }
 
 #[test]
+fn a_new_movement_shows_a_new_provisional_label_before_its_boundary_is_final() {
+    // Movement 0, then 60 windows of movement 1: with partitioning, no boundary is final yet
+    // (or only the first), so the label of movement 1 is provisional. It must not be movement
+    // 0's: the undecided part is far (cosine) from every labelled one.
+    let windows = stream(&[(0, 120), (1, 60)]);
+    for cut in [SegmentCut::Count(2), SegmentCut::Threshold] {
+        let mut c = SegmentClusterer::new(SegmentParams::default(), cut, 8).expect("params");
+        for w in &windows {
+            c.insert(w).expect("insert");
+        }
+        let labels = c.labels();
+        assert!(labels.iter().all(Option::is_some), "{cut:?}");
+        assert_ne!(labels[50], labels[170], "{cut:?}: the new movement took the old label");
+        // Within each movement, the newest windows agree with the older ones.
+        assert_eq!(labels[20], labels[100], "{cut:?}");
+    }
+    // K = 1: no label is free, so the new movement keeps the only one.
+    let mut c =
+        SegmentClusterer::new(SegmentParams::default(), SegmentCut::Count(1), 8).expect("params");
+    for w in &windows {
+        c.insert(w).expect("insert");
+    }
+    assert!(c.labels().iter().all(|&l| l == Some(0)));
+}
+
+#[test]
 fn memory_stays_bounded_on_a_long_stream() {
     // 60 movements of 150 windows: 9000 windows; change-score peaks, then partitioning.
     let plan: Vec<(usize, usize)> = (0..60).map(|i| (i % 3, 150)).collect();
