@@ -85,8 +85,8 @@ typedef struct ms_settings {
     float merge_threshold;       /* actions = 0: segments closer than this cosine distance share a
                                     label, in [0, 2] (default 0.28, calibrated on CMU subject 86;
                                     lower it for takes far from the training data); in both
-                                    modes, a provisional stretch farther than this from every
-                                    labelled one gets a new label */
+                                    modes it also groups provisional stretches with the labelled
+                                    segments (none near: a new label) */
     uint64_t provisional_every;  /* streams: provisional events every this many windows (0: only
                                     the final events of ms_stream_finish; default 8, about once a
                                     second); files ignore it */
