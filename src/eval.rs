@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::features::remove_bone_axis;
 use crate::ingest::npy::read_npy;
 use crate::labels::BoundaryWindow;
+use crate::segment::{SegmentEvent, SegmentId};
 use crate::types::{FrameIndex, Skeleton};
 
 fn check(truth: &[usize], pred: &[Option<usize>]) -> Result<()> {
@@ -860,9 +861,104 @@ pub fn concat_actions8(data_dir: &Path, seed: u64, n_clips: usize) -> Result<Con
     Ok(ConcatActions { frames, truth, clips })
 }
 
+/// What a live viewer of the segment events has seen: each frame's label when the events first
+/// showed it (the open segment's label when an [`Extended`](SegmentEvent::Extended) or a
+/// [`Merged`](SegmentEvent::Merged) first reached the frame), whatever the labels became later.
+/// Final events ([`Revised`](SegmentEvent::Revised), [`Finalized`](SegmentEvent::Finalized))
+/// are not live and are ignored.
+///
+/// ```
+/// use motionseg::eval::FirstShown;
+/// use motionseg::segment::SegmentEvent;
+///
+/// let mut view = FirstShown::default();
+/// view.apply(&[
+///     SegmentEvent::Opened { id: 0, label: Some(3), start: 0 },
+///     SegmentEvent::Extended { id: 0, end: 2 },
+///     SegmentEvent::Relabel { from: 3, to: 1, segments: vec![0] },
+///     SegmentEvent::Extended { id: 0, end: 3 },
+/// ]);
+/// // Frames 0 and 1 were shown as 3; frame 2 as 1; frame 3 never (it takes the fill).
+/// assert_eq!(view.labels(4, &[None, None, None, Some(1)]), vec![Some(3), Some(3), Some(1), Some(1)]);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct FirstShown {
+    shown: Vec<Option<usize>>,
+    label_of: HashMap<SegmentId, Option<usize>>,
+}
+
+impl FirstShown {
+    /// Reads the next events of the stream, in order.
+    pub fn apply(&mut self, events: &[SegmentEvent]) {
+        for e in events {
+            match e {
+                SegmentEvent::Opened { id, label, .. } => {
+                    self.label_of.insert(*id, *label);
+                }
+                SegmentEvent::Extended { id, end } | SegmentEvent::Merged { into: id, end, .. } => {
+                    let label = self.label_of.get(id).copied().flatten();
+                    if *end > self.shown.len() {
+                        self.shown.resize(*end, label);
+                    }
+                }
+                SegmentEvent::Relabel { to, segments, .. } => {
+                    for id in segments {
+                        self.label_of.insert(*id, Some(*to));
+                    }
+                }
+                SegmentEvent::Closed { .. }
+                | SegmentEvent::Revised { .. }
+                | SegmentEvent::Finalized { .. } => {}
+            }
+        }
+    }
+
+    /// Frames shown so far.
+    pub fn frames_shown(&self) -> usize {
+        self.shown.len()
+    }
+
+    /// One label per frame of `frames`: the first shown, else (frames the events never
+    /// reached, as the last ones before the final labels) `fill`'s.
+    pub fn labels(&self, frames: usize, fill: &[Option<usize>]) -> Vec<Option<usize>> {
+        (0..frames)
+            .map(|f| match self.shown.get(f) {
+                Some(l) => *l,
+                None => fill.get(f).copied().flatten(),
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_shown_labels_follow_merges_and_ignore_final_events() {
+        let mut view = FirstShown::default();
+        view.apply(&[
+            SegmentEvent::Opened { id: 0, label: Some(0), start: 0 },
+            SegmentEvent::Extended { id: 0, end: 3 },
+            SegmentEvent::Closed { id: 0, end: 3 },
+            SegmentEvent::Opened { id: 1, label: Some(1), start: 3 },
+            SegmentEvent::Extended { id: 1, end: 5 },
+            // Segment 1 joins 0, which now reaches frame 7: frames 5, 6 are shown as 0.
+            SegmentEvent::Relabel { from: 1, to: 0, segments: vec![1] },
+            SegmentEvent::Merged { into: 0, absorbed: 1, end: 7 },
+            // A late hysteresis start (frame 6) does not change what was shown.
+            SegmentEvent::Opened { id: 2, label: None, start: 6 },
+            SegmentEvent::Extended { id: 2, end: 8 },
+            SegmentEvent::Revised { segments: Vec::new() },
+            SegmentEvent::Finalized { through: 10 },
+        ]);
+        assert_eq!(view.frames_shown(), 8);
+        let fill = [Some(9); 10];
+        let l = view.labels(10, &fill);
+        let want = [0, 0, 0, 1, 1, 0, 0].map(Some);
+        assert_eq!(l[..7], want);
+        assert_eq!(l[7..], [None, Some(9), Some(9)]);
+    }
 
     #[test]
     fn assignment_handles_rectangles() {

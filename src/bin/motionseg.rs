@@ -1077,6 +1077,9 @@ fn record(
 const BASELINE_MERGE_THRESHOLD: f32 = 0.33;
 
 const MAIN_METHOD: &str = "motionseg (batch)";
+const LIVE_METHOD: &str = "motionseg, live: label when first shown";
+/// Provisional updates of the live labels in `eval`, as the live service and the C ABI.
+const LIVE_PROVISIONAL_EVERY: usize = 8;
 const STREAM_METHOD: &str = "motionseg (streaming)";
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
@@ -1296,6 +1299,10 @@ fn eval_case(
         let live = label_file(model, emb, take, &p)?;
         stream_equal.push((format!("{name} {mode}"), live.segments == batch.segments));
         record(scores, STREAM_METHOD, mode, name, evaluate(truth, &live.frame_labels, tolerance)?);
+        // What a live viewer saw: each frame's label when the provisional events first showed
+        // it (updates every 8 windows and the hysteresis, as the live service and the C ABI).
+        let shown = first_shown_labels(params, dim, take.fps, &windows, &batch.frame_labels)?;
+        record(scores, LIVE_METHOD, mode, name, evaluate(truth, &shown, tolerance)?);
         // The other way to place boundaries on the same windows: change-score peaks when the
         // default partitions, optimal partitioning (at the default penalty) when it does not.
         if let Method::Segments(sp) = params.method {
@@ -1457,6 +1464,29 @@ fn label_windows(
     }
     let labeling = labeler.finish(frames, &mut events)?;
     Ok((labeling, labeler))
+}
+
+/// Each frame's label when a live stream's provisional events first showed it
+/// ([`motionseg::eval::FirstShown`]); frames the events never reached before the end (the last
+/// update's few windows) take `final_labels`.
+fn first_shown_labels(
+    params: &LabelerParams,
+    dim: usize,
+    fps: f64,
+    windows: &[WindowEmbedding],
+    final_labels: &[Option<usize>],
+) -> anyhow::Result<Vec<Option<usize>>> {
+    let mut p = params.clone();
+    p.provisional_every = LIVE_PROVISIONAL_EVERY;
+    let mut labeler = motionseg::labeler::StreamLabeler::new(&p, dim, fps)?;
+    let mut view = motionseg::eval::FirstShown::default();
+    let mut events = Vec::new();
+    for w in windows {
+        labeler.push_window(w, &mut events)?;
+        view.apply(&events);
+        events.clear();
+    }
+    Ok(view.labels(final_labels.len(), final_labels))
 }
 
 /// `pred` renamed to the true labels they match ([`motionseg::eval::align_to_truth`]), and a
