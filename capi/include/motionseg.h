@@ -86,7 +86,8 @@ typedef struct ms_settings {
                                     label, in [0, 2] (default 0.28, calibrated on CMU subject 86;
                                     lower it for takes far from the training data); in both
                                     modes it also groups provisional stretches with the labelled
-                                    segments (none near: a new label) */
+                                    segments (none near: a new label; with actions > 0 while one
+                                    of them is free) */
     uint64_t provisional_every;  /* streams: provisional events every this many windows (0: only
                                     the final events of ms_stream_finish; default 8, about once a
                                     second); files ignore it */

@@ -164,7 +164,8 @@ struct LabelArgs {
     #[arg(long, default_value_t = 0.25)]
     quantile: f32,
     /// Segments method, K inferred: segments closer than this share a label. Live (both modes):
-    /// it also groups undecided stretches with the labelled segments (none near: a new label).
+    /// it also groups undecided stretches with the labelled segments (none near: a new label,
+    /// with --actions while one is free).
     #[arg(long, default_value_t = 0.28)]
     merge_threshold: f32,
     /// Segments method: boundaries by penalised optimal partitioning with this cost per

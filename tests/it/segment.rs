@@ -229,6 +229,10 @@ fn segmenter_is_send_and_sync() {
     fn check<T: Send + Sync + Clone>() {}
     check::<motionseg::segment::Segmenter>();
     check::<SegmentEvent>();
+    // Per-stream state that caches behind `&self` reads must stay shareable too.
+    check::<motionseg::cluster::segments::SegmentClusterer>();
+    fn shareable<T: Send + Sync>() {}
+    shareable::<motionseg::labeler::StreamLabeler>();
 }
 
 proptest! {

@@ -225,19 +225,20 @@ fn rust_layout() -> Vec<(String, usize)> {
 }
 
 /// The layout ABI version 1 was released with (needs no C compiler): a change without a new
-/// `MS_ABI_VERSION` would let programs built for the old header misread the structs.
+/// `MS_ABI_VERSION` would let programs built for the old header misread the structs or codes.
 #[test]
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn abi_version_1_layout_is_frozen() {
     assert_eq!(MS_ABI_VERSION, 1, "new ABI version: record its layout beside ABI_V1");
     assert_eq!(ms_abi_version(), MS_ABI_VERSION);
-    let rust = rust_layout();
     let v1: Vec<(String, usize)> = ABI_V1.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
-    assert_eq!(&rust[..v1.len()], &v1[..], "layout changed: bump MS_ABI_VERSION");
+    assert_eq!(rust_layout(), v1, "layout or constants changed: bump MS_ABI_VERSION");
 }
 
-/// Struct sizes and offsets of ABI version 1 (x86-64 / aarch64 Linux), in the order of the
+/// Struct sizes, offsets and constants of ABI version 1 (64-bit Linux), in the order of the
 /// layout test.
-const ABI_V1: [(&str, usize); 22] = [
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+const ABI_V1: [(&str, usize); 39] = [
     ("ms_event.size", 64),
     ("ms_event.kind", 0),
     ("ms_event.is_final", 4),
@@ -260,6 +261,23 @@ const ABI_V1: [(&str, usize); 22] = [
     ("ms_settings.merge_threshold", 8),
     ("ms_settings.provisional_every", 16),
     ("ms_settings.boundary_penalty", 24),
+    ("MS_ABI_VERSION", 1),
+    ("ms_abi_version()", 1),
+    ("MS_OK", 0),
+    ("MS_ERR_NULL", 1),
+    ("MS_ERR_ARGUMENT", 2),
+    ("MS_ERR_IO", 3),
+    ("MS_ERR_FORMAT", 4),
+    ("MS_ERR_RUNTIME", 5),
+    ("MS_ERR_STATE", 6),
+    ("MS_ERR_PANIC", 7),
+    ("MS_EVENT_OPENED", 1),
+    ("MS_EVENT_EXTENDED", 2),
+    ("MS_EVENT_CLOSED", 3),
+    ("MS_EVENT_RELABEL", 4),
+    ("MS_EVENT_MERGED", 5),
+    ("MS_EVENT_REVISED", 6),
+    ("MS_EVENT_FINALIZED", 7),
 ];
 
 /// `batch|stream INDEX START END START_S END_S LABEL CONFIDENCE` lines of one kind.
