@@ -1457,10 +1457,24 @@ fn label_windows(
     windows: &[WindowEmbedding],
     frames: usize,
 ) -> anyhow::Result<(Labeling, motionseg::labeler::StreamLabeler)> {
+    label_windows_with(params, dim, fps, windows, frames, |_| {})
+}
+
+/// [`label_windows`], handing the live events of each pushed window to `on_events` (not the
+/// final ones of `finish`).
+fn label_windows_with(
+    params: &LabelerParams,
+    dim: usize,
+    fps: f64,
+    windows: &[WindowEmbedding],
+    frames: usize,
+    mut on_events: impl FnMut(&[motionseg::segment::SegmentEvent]),
+) -> anyhow::Result<(Labeling, motionseg::labeler::StreamLabeler)> {
     let mut labeler = motionseg::labeler::StreamLabeler::new(params, dim, fps)?;
     let mut events = Vec::new();
     for w in windows {
         labeler.push_window(w, &mut events)?;
+        on_events(&events);
         events.clear();
     }
     let labeling = labeler.finish(frames, &mut events)?;
@@ -1479,15 +1493,10 @@ fn first_shown_labels(
 ) -> anyhow::Result<Vec<Option<usize>>> {
     let mut p = params.clone();
     p.provisional_every = LIVE_PROVISIONAL_EVERY;
-    let mut labeler = motionseg::labeler::StreamLabeler::new(&p, dim, fps)?;
     let mut view = motionseg::eval::FirstShown::default();
-    let mut events = Vec::new();
-    for w in windows {
-        labeler.push_window(w, &mut events)?;
-        view.apply(&events);
-        events.clear();
-    }
-    Ok(view.labels(final_labels.len(), final_labels))
+    let frames = final_labels.len();
+    label_windows_with(&p, dim, fps, windows, frames, |events| view.apply(events))?;
+    Ok(view.labels(frames, final_labels))
 }
 
 /// `pred` renamed to the true labels they match ([`motionseg::eval::align_to_truth`]), and a

@@ -894,14 +894,16 @@ impl SegmentClusterer {
                 Some((_, col)) => col,
                 None => Vec::new(),
             };
-            // Against at most SKETCH_ROWS evenly spaced rows of the segment, so a row costs
-            // O(segments · SKETCH_ROWS · dim) however long the closed segments are.
-            let step = seg.rows(self.dim).div_ceil(SKETCH_ROWS).max(1);
-            let sketch: Vec<f32> =
-                seg.data.chunks(self.dim).step_by(step).flatten().copied().collect();
-            for r in col.len()..rows {
-                let x = &self.open.data[r * self.dim..(r + 1) * self.dim];
-                col.push(nearest(x, &sketch, self.dim));
+            if col.len() < rows {
+                // Against at most SKETCH_ROWS evenly spaced rows of the segment, so a row costs
+                // O(segments · SKETCH_ROWS · dim) however long the closed segments are.
+                let step = seg.rows(self.dim).div_ceil(SKETCH_ROWS).max(1);
+                let sketch: Vec<f32> =
+                    seg.data.chunks(self.dim).step_by(step).flatten().copied().collect();
+                for r in col.len()..rows {
+                    let x = &self.open.data[r * self.dim..(r + 1) * self.dim];
+                    col.push(nearest(x, &sketch, self.dim));
+                }
             }
             cache.cols.push((seg.start, col));
         }
