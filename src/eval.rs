@@ -517,6 +517,66 @@ pub fn evaluate(
     })
 }
 
+/// [`evaluate`] against truth that labels only some frames (`None`: not annotated), in the
+/// take's own frame numbers. Frame scores count the annotated frames. Boundaries are scored
+/// where the annotation can judge them: a true boundary where the truth changes between
+/// neighbouring annotated frames (±`tolerance` frames), or across an unannotated gap (the
+/// whole gap, ±`tolerance`: the change happened somewhere in it); a predicted boundary counts
+/// unless it lies where the truth is silent: in, into or out of a gap whose two sides carry the
+/// same label, or before the first or after the last annotated frame. (Joining the annotated frames end to end
+/// instead would move boundaries across gaps and invent changes at the joins.)
+///
+/// ```
+/// use motionseg::eval::evaluate_partial;
+///
+/// // Frames 4..8 unannotated; the truth changes across them, and the prediction changes
+/// // inside them: a match. The prediction's change at frame 10 is a false one.
+/// let truth = [0, 0, 0, 0, 9, 9, 9, 9, 1, 1, 1, 1].map(|t| (t != 9).then_some(t));
+/// let pred = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2].map(Some);
+/// let r = evaluate_partial(&truth, &pred, 0)?;
+/// assert_eq!((r.frames, r.boundary.truth, r.boundary.predicted, r.boundary.matched), (8, 1, 2, 1));
+/// # Ok::<(), motionseg::Error>(())
+/// ```
+pub fn evaluate_partial(
+    truth: &[Option<usize>],
+    pred: &[Option<usize>],
+    tolerance: usize,
+) -> Result<EvalReport> {
+    if truth.len() != pred.len() {
+        return Err(Error::Param {
+            name: "pred",
+            message: format!("{} predicted frames for {} true frames", pred.len(), truth.len()),
+        });
+    }
+    let (t, p): (Vec<usize>, Vec<Option<usize>>) =
+        truth.iter().zip(pred).filter_map(|(t, p)| t.map(|t| (t, *p))).unzip();
+    let mut report = evaluate(&t, &p, &Tolerance::Frames(0))?;
+    // Annotated frames in take numbers, and for every frame whether its truth is silent there.
+    let annotated: Vec<usize> = (0..truth.len()).filter(|&i| truth[i].is_some()).collect();
+    let mut judged = vec![false; truth.len()];
+    let mut windows = Vec::new();
+    for pair in annotated.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let changes = truth[a] != truth[b];
+        // A boundary at frame i is the step from i - 1 to i; the steps into, through and out of
+        // a gap are judged only when the truth changes across it.
+        if changes || b == a + 1 {
+            judged[a + 1..=b].iter_mut().for_each(|j| *j = true);
+        }
+        if changes {
+            windows.push(BoundaryWindow {
+                earliest: (a + 1).saturating_sub(tolerance),
+                best: (a + 1 + b) / 2,
+                latest: b.saturating_add(tolerance),
+            });
+        }
+    }
+    let predicted: Vec<FrameIndex> =
+        boundaries_of(pred).into_iter().filter(|&b| judged[b]).collect();
+    report.boundary = boundary_scores(&windows, &predicted);
+    Ok(report)
+}
+
 /// Named [`EvalReport`]s: renders as an aligned text table (with a mean row) and serialises to
 /// JSON.
 ///

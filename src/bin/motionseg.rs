@@ -15,7 +15,9 @@ use motionseg::embed::Summary;
 use motionseg::engine::{
     with_row, Engine, EngineConfig, EngineModel, WindowEmbedding, WindowStates,
 };
-use motionseg::eval::{evaluate, ResultsTable, Tolerance, ACTIONS8, ACTIONS8_FPS};
+use motionseg::eval::{
+    evaluate, evaluate_partial, ResultsTable, Tolerance, ACTIONS8, ACTIONS8_FPS,
+};
 use motionseg::features::{motion_features, FeatureMatrix};
 use motionseg::ingest::asf_amc::read_asf;
 use motionseg::ingest::{self, Input, LoadOptions};
@@ -877,18 +879,13 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
         let labeling = label_file(&model, &mut emb, &take, &params)?;
         if let Some((path, t, _)) = &truth {
             // Frames the truth leaves unlabelled are left out of the scores.
-            let (t, pred): (Vec<usize>, Vec<Option<usize>>) = t
-                .iter()
-                .zip(&labeling.frame_labels)
-                .filter_map(|(t, p)| t.map(|t| (t, *p)))
-                .unzip();
-            if t.is_empty() {
+            if t.iter().all(Option::is_none) {
                 anyhow::bail!("{}: no segment covers any of the {n} frames", path.display());
             }
-            let tolerance = Tolerance::Frames((take.fps / 2.0).round() as usize);
-            let r = evaluate(&t, &pred, &tolerance)?;
-            let covered = if t.len() < n {
-                format!(" over the {} of {n} frames it labels", t.len())
+            let tolerance = (take.fps / 2.0).round() as usize;
+            let r = evaluate_partial(t, &labeling.frame_labels, tolerance)?;
+            let covered = if r.frames < n {
+                format!(" over the {} of {n} frames it labels", r.frames)
             } else {
                 String::new()
             };

@@ -192,6 +192,27 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
     );
     assert!(err.contains(&want), "{want:?} not in {err}");
     assert!(err.contains(&format!("ARI {:.3}", report.ari)), "{err}");
+    // Truth that leaves frames 1150..1980 out: scored over the frames it labels, boundaries in
+    // the take's own frame numbers (`evaluate_partial`), on the same frame labels.
+    let part = dir.join("part.csv");
+    std::fs::write(&part, b"start,end,label\n0,550,walk\n550,1150,jump\n1980,2500,punch\n")
+        .expect("write");
+    let part = part.to_str().expect("utf8");
+    let o = motionseg(
+        &[&["segment"][..], &take, &model, &["--basis", &b, "-k", "4", "--truth", part]].concat(),
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let segs = motionseg::labels::read_segments(std::path::Path::new(part)).expect("part");
+    let (truth, _) = motionseg::labels::frame_labels(&segs, 4579);
+    let report = motionseg::eval::evaluate_partial(&truth, &pred, 60).expect("scores");
+    let want = format!(
+        "over the 1670 of 4579 frames it labels: Hungarian frame accuracy {:.1} %",
+        100.0 * report.hungarian_accuracy
+    );
+    assert!(err.contains(&want), "{want:?} not in {err}");
+    assert_eq!(report.boundary.truth, 2, "walk|jump, and jump|punch across the gap");
+    assert!(err.contains(&format!("boundary F1 {:.1} %", 100.0 * report.boundary.f1)), "{err}");
     let picture = std::fs::read_to_string(&svg).expect("svg");
     assert!(picture.contains("truth"));
     // The labels are coloured after the true labels they match and keep their own numbers in

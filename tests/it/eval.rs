@@ -3,8 +3,9 @@
 
 use motionseg::eval::{
     adjusted_rand_index, align_to_truth, boundaries_of, boundary_scores, concat_actions8, evaluate,
-    first_appearance_accuracy, hungarian_accuracy, hungarian_mapping, normalized_mutual_info,
-    segmentation_covering, windows_around, ResultsTable, Tolerance, ACTIONS8,
+    evaluate_partial, first_appearance_accuracy, hungarian_accuracy, hungarian_mapping,
+    normalized_mutual_info, segmentation_covering, windows_around, ResultsTable, Tolerance,
+    ACTIONS8,
 };
 use motionseg::labels::{frame_labels, read_segments, read_su, BoundaryWindow};
 
@@ -134,6 +135,52 @@ fn boundary_f1_within_tolerance() {
     assert_eq!((r.boundary.matched, r.boundary.predicted), (1, 1));
     let r = evaluate(&T, &some(&[1, 1, 1, 1, 1, 2]), &Tolerance::Frames(1)).expect("eval");
     assert_eq!(r.boundary.matched, 0);
+}
+
+#[test]
+fn partial_truth_scores_boundaries_in_take_frames() {
+    // Fully annotated: the same report as `evaluate` with the truth's own boundaries.
+    let truth = [0, 0, 0, 1, 1, 1, 2, 2, 0, 0];
+    let pred = some(&[4, 4, 3, 3, 3, 3, 3, 5, 5, 5]);
+    let full = evaluate(&truth, &pred, &Tolerance::Frames(1)).expect("full");
+    let partial = evaluate_partial(&some(&truth), &pred, 1).expect("partial");
+    assert_eq!(full, partial);
+
+    // Frames 10..20 unannotated, the same label on both sides. The prediction's change at
+    // frame 22 is 17 frames from the true one at 5: out of a 10-frame tolerance in the take,
+    // although only 7 annotated frames apart. Its changes at 12 and 14, inside the gap where
+    // the truth is silent, are not scored.
+    let mut truth: Vec<Option<usize>> = [0; 5].iter().chain(&[1; 5]).map(|&t| Some(t)).collect();
+    truth.extend([None; 10]);
+    truth.extend([Some(1); 10]);
+    let mut pred = vec![Some(0); 12];
+    pred.extend([Some(7); 2]);
+    pred.extend([Some(0); 8]);
+    pred.extend([Some(1); 8]);
+    let r = evaluate_partial(&truth, &pred, 10).expect("gap");
+    assert_eq!(r.frames, 20);
+    assert_eq!((r.boundary.truth, r.boundary.predicted, r.boundary.matched), (1, 1, 0));
+    close(r.hungarian_accuracy, 13.0 / 20.0);
+
+    // The truth changes across the gap: a change anywhere in it matches, and so does one
+    // within the tolerance of its ends; leading and trailing unannotated frames are silent.
+    let mut truth = vec![None; 3];
+    truth.extend([Some(0); 5]);
+    truth.extend([None; 6]);
+    truth.extend([Some(1); 5]);
+    truth.extend([None; 3]);
+    for (change, matched) in [(9, 1), (13, 1), (14, 1), (16, 1), (17, 0)] {
+        let mut pred = vec![Some(5); 1];
+        pred.extend(vec![Some(0); change - 1]);
+        pred.extend(vec![Some(1); 21 - change]);
+        pred.push(Some(6));
+        let r = evaluate_partial(&truth, &pred, 2).expect("change");
+        assert_eq!(r.boundary.truth, 1);
+        assert_eq!(r.boundary.predicted, 1, "change at {change}");
+        assert_eq!(r.boundary.matched, matched, "change at {change}");
+    }
+    assert!(evaluate_partial(&truth, &[Some(0); 3], 2).is_err());
+    assert!(evaluate_partial(&[None, None], &[Some(0), Some(0)], 2).is_err());
 }
 
 #[test]
