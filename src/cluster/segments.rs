@@ -1049,3 +1049,69 @@ fn quantile_of(mut values: Vec<f32>, quantile: f32) -> f32 {
     let hi = (lo + 1).min(values.len() - 1);
     (f64::from(values[lo]) * (1.0 - frac) + f64::from(values[hi]) * frac) as f32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unit windows of 8 dims: movement `i` of `plan` points along axis `plan[i].0`, with a
+    /// deterministic wobble so that rows differ.
+    fn windows(plan: &[(usize, usize)]) -> Vec<Vec<f32>> {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut noise = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
+        };
+        let mut out = Vec::new();
+        for &(axis, len) in plan {
+            for _ in 0..len {
+                let mut v: Vec<f32> = (0..8).map(|_| noise()).collect();
+                v[axis] += 1.0;
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cached_distances_equal_ones_computed_afresh() {
+        // The nearest-distance cache is extended between reads and carried across a close that
+        // splits an unthinned open segment; after every read it must hold exactly what a
+        // cache built from nothing holds (an off-by-one carry shifts every column).
+        let plan: Vec<(usize, usize)> =
+            (0..10).map(|i| ((i * 5) % 4, 50 + (i * 37) % 70)).collect();
+        let stream = windows(&plan);
+        for (penalty, rows) in [(6.5, 256), (0.0, 256), (6.5, 16)] {
+            let p = SegmentParams {
+                max_segment_windows: rows,
+                max_segments: 4,
+                penalty,
+                ..SegmentParams::default()
+            };
+            let mut c = SegmentClusterer::new(p, SegmentCut::Threshold, 8).expect("params");
+            let mut carried = 0;
+            for w in &stream {
+                let before = {
+                    let cache = c.near.lock();
+                    (cache.start, cache.stride == 1 && !cache.pair.is_empty())
+                };
+                c.insert(w).expect("insert");
+                let _ = c.labels_from(c.first_kept());
+                if c.open.start != before.0 && before.1 && c.open.stride == 1 {
+                    carried += 1;
+                }
+                let fresh = c.clone();
+                *fresh.near.lock() = NearCache::default();
+                fresh.fill_near();
+                let (a, b) = (c.near.lock(), fresh.near.lock());
+                assert_eq!(a.cols, b.cols, "penalty {penalty} rows {rows} at {}", c.len());
+                assert_eq!(a.pair, b.pair, "penalty {penalty} rows {rows} at {}", c.len());
+            }
+            if rows == 256 {
+                assert!(carried > 0, "no carried cache with penalty {penalty}");
+            }
+        }
+    }
+}
