@@ -1,5 +1,6 @@
 //! The header and the C example, compiled with the system C compiler and linked against the
-//! cdylib cargo built for these tests; and a check that every exported function and constant is
+//! cdylib cargo built for these tests; and a check that every exported function (with its parameter
+//! and return types) and constant is
 //! declared in the header.
 
 use std::collections::BTreeSet;
@@ -77,6 +78,178 @@ fn every_exported_function_and_constant_is_in_the_header() {
     let header_consts = consts(&header_code(), "#define ");
     assert!(rust_consts.len() >= 15, "{rust_consts:?}");
     assert_eq!(rust_consts, header_consts, "constants in lib.rs (left) vs header (right)");
+}
+
+/// C type tokens of a Rust FFI type as lib.rs writes it (`*const *const c_char` →
+/// `const char * const *`): the pointee's tokens, `const` before a plain pointee or after a
+/// pointer one, then `*`.
+fn c_type(rust: &str) -> Vec<String> {
+    let rust = rust.trim();
+    for (prefix, is_const) in [("*const ", true), ("*mut ", false)] {
+        if let Some(inner) = rust.strip_prefix(prefix) {
+            let mut t = c_type(inner);
+            if is_const {
+                if t.last().is_some_and(|x| x == "*") {
+                    t.push("const".into());
+                } else {
+                    t.insert(0, "const".into());
+                }
+            }
+            t.push("*".into());
+            return t;
+        }
+    }
+    let base = match rust {
+        "" | "()" => "void".to_owned(),
+        "c_char" => "char".to_owned(),
+        "c_int" => "int".to_owned(),
+        "c_void" => "void".to_owned(),
+        "usize" => "size_t".to_owned(),
+        "u32" => "uint32_t".to_owned(),
+        "u64" => "uint64_t".to_owned(),
+        "i64" => "int64_t".to_owned(),
+        "f32" => "float".to_owned(),
+        "f64" => "double".to_owned(),
+        // MsEventCb → ms_event_cb
+        ms if ms.starts_with("Ms") => {
+            let mut out = String::from("ms");
+            for c in ms[2..].chars() {
+                if c.is_ascii_uppercase() {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        }
+        other => panic!("no C spelling for Rust type {other:?}: extend c_type"),
+    };
+    vec![base]
+}
+
+/// `a,b` split at commas outside parentheses and angle brackets, trimmed, empties dropped.
+fn top_level_args(list: &str) -> Vec<String> {
+    let (mut depth, mut cur, mut out) = (0i32, String::new(), Vec::new());
+    for c in list.chars() {
+        match c {
+            '(' | '<' => depth += 1,
+            ')' | '>' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect()
+}
+
+/// C tokens, `*` apart.
+fn c_tokens(c: &str) -> Vec<String> {
+    c.replace('*', " * ").split_whitespace().map(str::to_owned).collect()
+}
+
+/// `name → (return type, parameter types)` of every `ms_*` function declared in the header,
+/// parameter names dropped.
+fn header_signatures() -> std::collections::BTreeMap<String, (Vec<String>, Vec<Vec<String>>)> {
+    let code = header_code();
+    let mut out = std::collections::BTreeMap::new();
+    for decl in code.split(';') {
+        let decl = decl.rsplit(['}', '{', '#']).next().unwrap_or(decl);
+        let decl = decl.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>();
+        let decl = decl.join(" ");
+        let Some(open) = decl.find('(') else { continue };
+        let head = c_tokens(&decl[..open]);
+        let Some((name, ret)) = head.split_last() else { continue };
+        if !name.starts_with("ms_") || decl.contains("typedef") {
+            continue;
+        }
+        let close = decl.rfind(')').expect("closing parenthesis");
+        let params = top_level_args(&decl[open + 1..close])
+            .iter()
+            .filter(|p| p.as_str() != "void")
+            .map(|p| {
+                let mut t = c_tokens(p);
+                t.pop(); // the parameter's name
+                t
+            })
+            .collect();
+        out.insert(name.clone(), (ret.to_vec(), params));
+    }
+    out
+}
+
+/// The same from lib.rs's `extern "C" fn ms_*` definitions, types translated by [`c_type`].
+fn rust_signatures() -> std::collections::BTreeMap<String, (Vec<String>, Vec<Vec<String>>)> {
+    let rust = std::fs::read_to_string(capi("src/lib.rs")).expect("lib.rs");
+    let mut out = std::collections::BTreeMap::new();
+    for (i, _) in rust.match_indices("extern \"C\" fn ms_") {
+        let rest = &rust[i + "extern \"C\" fn ".len()..];
+        let open = rest.find('(').expect("parameters");
+        let name = rest[..open].to_owned();
+        let mut depth = 0;
+        let close = rest
+            .char_indices()
+            .skip(open)
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(j, _)| j)
+            .expect("closing parenthesis");
+        let params = top_level_args(&rest[open + 1..close])
+            .iter()
+            .map(|p| c_type(p.split_once(':').expect("name: type").1))
+            .collect();
+        let after = &rest[close + 1..rest[close..].find('{').map_or(rest.len(), |b| close + b)];
+        let ret = c_type(after.trim().strip_prefix("->").unwrap_or(""));
+        out.insert(name, (ret, params));
+    }
+    out
+}
+
+#[test]
+fn every_function_signature_matches_the_header() {
+    // The C compiler checks the example's calls against the header only; nothing checks the
+    // header against the Rust definitions, so a parameter of the wrong width or constness
+    // would link and misbehave. Compare them as C type tokens.
+    let (header, rust) = (header_signatures(), rust_signatures());
+    assert!(rust.len() >= 13, "{rust:?}");
+    assert_eq!(
+        header.keys().collect::<Vec<_>>(),
+        rust.keys().collect::<Vec<_>>(),
+        "functions declared (left) vs defined (right)"
+    );
+    for (name, sig) in &rust {
+        assert_eq!(&header[name], sig, "{name}: header (left) vs lib.rs (right)");
+    }
+    // The event callback's type, `ms_event_cb`.
+    let lib = std::fs::read_to_string(capi("src/lib.rs")).expect("lib.rs");
+    let cb = lib.split("pub type MsEventCb = Option<unsafe extern \"C\" fn(").nth(1).expect("cb");
+    let rust_cb: Vec<Vec<String>> = top_level_args(&cb[..cb.find(')').expect(")")])
+        .iter()
+        .map(|p| c_type(p.split_once(':').expect("name: type").1))
+        .collect();
+    let code = header_code();
+    let cb = code.split("typedef void (*ms_event_cb)(").nth(1).expect("typedef ms_event_cb");
+    let header_cb: Vec<Vec<String>> = top_level_args(&cb[..cb.find(')').expect(")")])
+        .iter()
+        .map(|p| {
+            let mut t = c_tokens(p);
+            t.pop();
+            t
+        })
+        .collect();
+    assert_eq!(header_cb, rust_cb, "ms_event_cb: header (left) vs lib.rs (right)");
+    // The translation itself, on the forms lib.rs uses.
+    assert_eq!(c_type("*const *const c_char"), c_tokens("const char *const *"));
+    assert_eq!(c_type("*mut *mut MsSegment"), c_tokens("ms_segment **"));
+    assert_eq!(c_type("MsEventCb"), c_tokens("ms_event_cb"));
 }
 
 /// The C compiler (`$CC`, else `cc`), or `None` when there is none.
