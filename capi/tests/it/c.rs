@@ -1,7 +1,6 @@
 //! The header and the C example, compiled with the system C compiler and linked against the
-//! cdylib cargo built for these tests; and a check that every exported function (with its parameter
-//! and return types) and constant is
-//! declared in the header.
+//! cdylib cargo built for these tests; and checks that every exported function, with its
+//! parameter and return types, and every constant is declared in the header.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
