@@ -306,12 +306,18 @@ fn run_ok(cmd: &mut Command) -> Output {
 
 /// Compiles `source` (C99, every warning an error) against the header and the cdylib.
 fn compile(cc: &str, source: &Path, name: &str) -> PathBuf {
+    compile_with(cc, source, name, &[])
+}
+
+/// [`compile`], with `includes` searched before the header's own folder.
+fn compile_with(cc: &str, source: &Path, name: &str, includes: &[&Path]) -> PathBuf {
     let lib = lib_dir();
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     run_ok(
         Command::new(cc)
             .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-o"])
             .arg(&exe)
+            .args(includes.iter().flat_map(|i| [Path::new("-I"), i]))
             .arg("-I")
             .arg(capi("include"))
             .arg(source)
@@ -471,6 +477,25 @@ fn segment_lines(stdout: &str, kind: &str) -> Vec<(u64, u64, String, String, i64
             )
         })
         .collect()
+}
+
+#[test]
+fn c_example_refuses_a_library_of_another_abi_version() {
+    // Built against a header that says version 2, the example must stop before any other call
+    // with a message naming both versions (the library says 1).
+    let Some(cc) = c_compiler() else { return };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("abi2");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let header = std::fs::read_to_string(capi("include/motionseg.h")).expect("header");
+    let v2 = header.replace("#define MS_ABI_VERSION 1", "#define MS_ABI_VERSION 2");
+    assert_ne!(v2, header, "MS_ABI_VERSION 1 not in the header");
+    std::fs::write(dir.join("motionseg.h"), v2).expect("write");
+    let exe = compile_with(&cc, &capi("examples/segment.c"), "segment_abi2", &[&dir]);
+    let out = c_program(&exe).arg(repo(MANIFEST)).arg(repo(TAKE)).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ABI version 1, this program was built for 2"), "{err}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
