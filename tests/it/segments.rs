@@ -283,6 +283,38 @@ proptest! {
 }
 
 #[test]
+fn a_segment_distance_is_the_larger_of_its_two_directions() {
+    // Y holds X's pose in one window of five, Z's in the rest. Read from X's side Y is near
+    // (every X window has a twin in Y), from Y's side far (most of Y is nowhere near X); the
+    // segment distance takes the larger, so Y joins Z and not X.
+    let mixed = |t: usize| window(if t % 5 == 4 { 0 } else { 1 }, t);
+    let mut windows = stream(&[(0, 80)]);
+    windows.extend((80..180).map(mixed));
+    windows.extend(stream(&[(2, 80), (1, 80)]));
+    let c = run(SegmentParams::default(), SegmentCut::Threshold, &windows);
+    assert_eq!(c.boundaries(), vec![0, 80, 180, 260], "X, Y, W, Z");
+    let l = c.labels();
+    assert_eq!(l[130], l[300], "Y and Z share a label");
+    assert_ne!(l[40], l[130], "X and Y do not");
+    assert_ne!(l[40], l[220], "X and W do not");
+}
+
+#[test]
+fn short_segments_take_the_label_of_their_nearest_long_segment() {
+    // Peaks with a small context cut a 5-window burst of axis 1 out of a long axis-0 stretch;
+    // too short (under min_windows) to shape the clusters, it takes the label of the long
+    // segment nearest to it, axis 1's, not of its neighbours in time.
+    let windows = stream(&[(0, 60), (1, 5), (0, 60), (1, 60), (2, 60)]);
+    let p = SegmentParams { penalty: 0.0, context: 2, lag: 0, ..SegmentParams::default() };
+    let c = run(p, SegmentCut::Count(3), &windows);
+    assert_eq!(c.boundaries(), vec![0, 60, 65, 125, 185], "the burst is its own segment");
+    let l = c.labels();
+    assert_eq!(l[62], l[150], "the burst takes axis 1's label");
+    assert_ne!(l[62], l[30]);
+    assert_ne!(l[62], l[200]);
+}
+
+#[test]
 fn one_noisy_movement_has_no_boundary() {
     // Noisier than `window`: per-window jitter on every axis, one movement throughout.
     let noisy = |t: usize| -> Vec<f32> {
@@ -298,8 +330,16 @@ fn one_noisy_movement_has_no_boundary() {
             .collect()
     };
     let windows: Vec<Vec<f32>> = (0..300).map(noisy).collect();
-    let c = run(SegmentParams::default(), SegmentCut::Threshold, &windows);
-    assert_eq!(c.boundaries(), vec![0], "no boundary at either end of a single movement");
+    // Both boundary methods: the change-score peaks need their end guard here (a peak of a
+    // half-empty neighbourhood at either end is no change).
+    for penalty in [0.0, 6.5] {
+        let c = run(
+            SegmentParams { penalty, ..SegmentParams::default() },
+            SegmentCut::Threshold,
+            &windows,
+        );
+        assert_eq!(c.boundaries(), vec![0], "a boundary in a single movement (penalty {penalty})");
+    }
 }
 
 proptest! {
