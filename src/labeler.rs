@@ -402,7 +402,8 @@ impl StreamLabeler {
 
     /// Ends the stream after `total_frames` input frames: computes the final labels of every
     /// window, emits [`SegmentEvent::Revised`] with the final segments and a
-    /// [`SegmentEvent::Finalized`] through the last frame, and returns the labeling.
+    /// [`SegmentEvent::Finalized`] through the last frame, and returns the labeling. A stream
+    /// that ended before its first window is refused (`frames`), as a take is.
     pub fn finish(
         &mut self,
         total_frames: usize,
@@ -411,16 +412,25 @@ impl StreamLabeler {
         if self.finished {
             return Err(Error::invalid("labeler", None, "finished twice"));
         }
-        if let Some(last) = self.windows.last() {
-            if total_frames <= last.last_frame {
-                return Err(Error::Param {
-                    name: "total_frames",
-                    message: format!(
-                        "{total_frames} frames, but a window ends at frame {}",
-                        last.last_frame
-                    ),
-                });
-            }
+        let Some(last) = self.windows.last() else {
+            // As for a whole take (`label_take`): no window is a bad request, not an empty
+            // labeling, so a stream and a file of the same frames agree.
+            return Err(Error::Param {
+                name: "frames",
+                message: format!(
+                    "the stream ended after {total_frames} frames, before its first model \
+                     window: nothing to label"
+                ),
+            });
+        };
+        if total_frames <= last.last_frame {
+            return Err(Error::Param {
+                name: "total_frames",
+                message: format!(
+                    "{total_frames} frames, but a window ends at frame {}",
+                    last.last_frame
+                ),
+            });
         }
         if let Cut::Count(k) = self.cut {
             if k > self.windows.len() {

@@ -180,7 +180,8 @@ int ms_stream_push(ms_stream *stream, const float *frame, size_t channels, ms_ev
 /* Ends the stream: the final segments go to `cb` as MS_EVENT_REVISED events in time order
  * (equal to what ms_label_file gives for the same frames), then one MS_EVENT_FINALIZED through
  * the last frame. The stream takes no more frames afterwards. Returns MS_OK or an MS_ERR_* code
- * (MS_ERR_ARGUMENT e.g. when the stream was too short for `actions` clusters). */
+ * (MS_ERR_ARGUMENT when the stream ended before its first model window, as ms_label_file
+ * refuses such a take, or was too short for `actions` clusters). */
 int ms_stream_finish(ms_stream *stream, ms_event_cb cb, void *user);
 
 /* Frees a stream (NULL: nothing), finished or not. */

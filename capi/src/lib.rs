@@ -966,7 +966,9 @@ fn push_frame(s: &mut MsStream, values: &[f32]) -> Result<(), Fail> {
 
 /// Ends the stream: runs what is pending, computes the final segments and passes them to `cb`
 /// as `MS_EVENT_REVISED` events (in time order), then an `MS_EVENT_FINALIZED` through the last
-/// frame. Afterwards the stream takes no more frames; free it with [`ms_stream_free`].
+/// frame. Afterwards the stream takes no more frames; free it with [`ms_stream_free`]. A
+/// stream that ended before its first model window is refused (`MS_ERR_ARGUMENT`), as
+/// [`ms_label_file`] refuses such a take.
 ///
 /// # Safety
 /// As for [`ms_stream_push`].

@@ -934,6 +934,7 @@ fn remote(context: &str, e: impl std::fmt::Display) -> Error {
 /// Streams `frames` (`[frames, channels]` raw canonical rows at `fps`) to the server at `url`
 /// in one session, calling `on_message` with every message the server sends, and returns the
 /// final summary with timing. A status from the server becomes an [`Error::Session`].
+/// A `speed` whose schedule would take longer than [`MAX_REPLAY_SECONDS`] is refused.
 pub async fn replay(
     url: &str,
     frames: Array2<f32>,
@@ -947,10 +948,25 @@ pub async fn replay(
             message: format!("must be 0 (as fast as possible) or positive, got {}", options.speed),
         });
     }
+    let n = options.max_frames.map_or(frames.nrows(), |m| m.min(frames.nrows()));
+    if options.speed > 0.0 {
+        // The last frame is due at (n - 1) / (fps · speed) s: refuse a schedule that cannot be
+        // timed or would take longer than a week, rather than panic or wait for ever.
+        let last = n.saturating_sub(1) as f64 / (fps * options.speed);
+        if !(last.is_finite() && last <= MAX_REPLAY_SECONDS) {
+            return Err(Error::Param {
+                name: "speed",
+                message: format!(
+                    "{} would send the {n} frames at {fps} fps over {last:.3e} s (at most {} s, \
+                     one week)",
+                    options.speed, MAX_REPLAY_SECONDS
+                ),
+            });
+        }
+    }
     let mut client = proto::segmentation_client::SegmentationClient::connect(url.to_owned())
         .await
         .map_err(|e| remote(&format!("connecting to {url}"), e))?;
-    let n = options.max_frames.map_or(frames.nrows(), |m| m.min(frames.nrows()));
     let start = proto::SessionStart {
         model: options.model.clone(),
         channels: frames.ncols() as u32,
@@ -1067,12 +1083,16 @@ pub async fn replay(
         };
         on_message(&live);
     }
-    let max_send_lag = producer.await.unwrap_or_default();
+    let max_send_lag =
+        producer.await.map_err(|e| remote(&format!("replay to {url}: the frame sender"), e))?;
     let frames_sent = sent_at.lock().map_or(0, |s| s.len() as u64);
     let summary =
         summary.ok_or_else(|| remote(url, "the server closed the session without a summary"))?;
     Ok(ReplayReport { summary, frames_sent, latencies, max_send_lag, window_frames })
 }
+
+/// Longest schedule [`replay`] accepts: one week.
+pub const MAX_REPLAY_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
 /// [`replay`] on a runtime of its own, for synchronous callers (the CLI). Blocks.
 pub fn replay_blocking(

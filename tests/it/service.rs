@@ -339,10 +339,17 @@ fn bad_input_gets_a_clear_status_naming_field_and_sequence() {
         tonic::Code::InvalidArgument,
         &["second SessionStart"],
     );
-    // A take shorter than one window with K given: the labeler's error, as a status.
-    let mut short_take = vec![start_msg(Some(3))];
-    short_take.extend(frames(20));
-    expect_status(&run(short_take), tonic::Code::InvalidArgument, &["actions"]);
+    // A take shorter than one window, K given or not: the labeler's error, as a status (as
+    // a file of those frames is refused), not an empty summary.
+    for actions in [Some(3), None] {
+        let mut short_take = vec![start_msg(actions)];
+        short_take.extend(frames(20));
+        expect_status(
+            &run(short_take),
+            tonic::Code::InvalidArgument,
+            &["frames", "after 20 frames, before its first model window"],
+        );
+    }
 
     // The server is still fine.
     let got = run(with(300, vec![]));
@@ -527,4 +534,26 @@ fn list_models_and_health() {
         assert_eq!((h.active_sessions, h.max_sessions), (0, 16));
     });
     server.shutdown().expect("shutdown");
+}
+
+#[test]
+fn replay_refuses_a_speed_it_cannot_schedule() {
+    // Checked before connecting: a speed whose schedule overflows (it used to panic in the
+    // sender and still exit cleanly with one frame sent) or would take years.
+    let frames = take().frames.slice(s![..1000, ..]).to_owned();
+    for speed in [1e-300, 1e-9] {
+        let options = ReplayOptions { speed, ..Default::default() };
+        let e = rt()
+            .block_on(replay("http://127.0.0.1:9", frames.clone(), 120.0, &options, |_| {}))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("speed") && e.contains("one week") && e.contains("1000 frames"), "{e}");
+    }
+    // A slow but possible speed gets as far as connecting.
+    let options = ReplayOptions { speed: 1e-3, ..Default::default() };
+    let e = rt()
+        .block_on(replay("http://127.0.0.1:9", frames, 120.0, &options, |_| {}))
+        .expect_err("nothing listens on port 9")
+        .to_string();
+    assert!(e.contains("connecting to http://127.0.0.1:9"), "{e}");
 }

@@ -421,12 +421,20 @@ fn stream_errors_are_codes_and_refused_frames_change_nothing() {
         assert_eq!(ms_stream_push(s, nan.as_ptr(), 96, None, null_mut()), MS_ERR_ARGUMENT);
         // The stream goes on after refused frames: frame 10 is still next.
         assert_eq!(ms_stream_push(s, frame(10).as_ptr(), 96, None, null_mut()), MS_OK);
-        // 11 frames give no window: four actions cannot be found.
+        // 11 frames give no window: refused, as ms_label_file refuses such a take.
         let m = fails(MS_ERR_ARGUMENT, ms_stream_finish(s, None, null_mut()));
-        assert!(m.contains("actions"), "{m}");
+        assert!(m.contains("after 11 frames, before its first model window"), "{m}");
         // A failed finish fails the stream.
         let m = fails(MS_ERR_STATE, ms_stream_push(s, frame(11).as_ptr(), 96, None, null_mut()));
-        assert!(m.contains("failed earlier") && m.contains("actions"), "{m}");
+        assert!(m.contains("failed earlier") && m.contains("first model window"), "{m}");
+        ms_stream_free(s);
+        // The same with K inferred (it used to finish with no segments and MS_OK).
+        let s = ms_stream_new(model(), t.fps, 96, 0);
+        for i in 0..11 {
+            assert_eq!(ms_stream_push(s, frame(i).as_ptr(), 96, None, null_mut()), MS_OK);
+        }
+        let m = fails(MS_ERR_ARGUMENT, ms_stream_finish(s, None, null_mut()));
+        assert!(m.contains("before its first model window"), "{m}");
         ms_stream_free(s);
         ms_stream_free(null_mut());
         assert_eq!(ms_stream_finish(null_mut(), None, null_mut()), MS_ERR_NULL);
