@@ -188,7 +188,8 @@ int ms_stream_finish(ms_stream *stream, ms_event_cb cb, void *user);
 void ms_stream_free(ms_stream *stream);
 
 /* Labels a whole file in batch: .amc (with `asf_or_null`), .bvh, or .npy / .csv of raw
- * canonical rows (these need `fps_or_0`; other formats carry their rate and ignore it), with
+ * canonical rows (these need `fps_or_0`; .amc takes it, else CMU's 120 fps; a .bvh states its
+ * own rate, and a different nonzero `fps_or_0` is refused), with
  * `actions` clusters (0: infer). On success *out holds *n segments in time order (NULL when
  * none), freed with ms_segments_free; on failure *out is NULL and *n is 0. Returns MS_OK or an
  * MS_ERR_* code (MS_ERR_ARGUMENT e.g. for a take shorter than one model window). */

@@ -1011,7 +1011,8 @@ pub unsafe extern "C" fn ms_stream_free(stream: *mut MsStream) {
 // Batch
 
 /// Labels a whole file in batch: `.amc` (needs `asf_or_null`), `.bvh`, `.npy` or `.csv`
-/// (`[frames, channels]` raw canonical rows; need `fps_or_0`), with `actions` clusters (0:
+/// (`[frames, channels]` raw canonical rows; need `fps_or_0`; `.amc` takes it, else 120 fps;
+/// a `.bvh` states its own rate and a different nonzero one is refused), with `actions` clusters (0:
 /// infer) and the default settings ([`ms_label_file_with`] changes them). On success `*out`
 /// holds `*n` segments in time order (NULL when none), to be freed with [`ms_segments_free`];
 /// on failure `*out` is NULL and `*n` 0. Returns `MS_OK` or an `MS_ERR_*` code.

@@ -275,7 +275,8 @@ struct InputArgs {
     /// ASF skeleton for AMC files.
     #[arg(long, value_name = "SKELETON")]
     asf: Option<PathBuf>,
-    /// Frame rate of NPY/CSV inputs.
+    /// Frame rate: needed for NPY/CSV inputs; for AMC files (default 120, CMU's); a BVH file
+    /// states its own (a different value is refused).
     #[arg(long)]
     fps: Option<f64>,
 }

@@ -68,7 +68,9 @@ impl Format {
 pub struct LoadOptions<'a> {
     /// ASF skeleton for an AMC file.
     pub asf: Option<&'a Path>,
-    /// Frame rate for NPY/CSV inputs, which do not carry one.
+    /// Frame rate for inputs that do not carry one: NPY/CSV (required) and AMC (default
+    /// [`asf_amc::DEFAULT_FRAME_TIME_S`], CMU's 120 fps). A BVH file states its own; a
+    /// different rate here is refused rather than ignored.
     pub fps: Option<f64>,
 }
 
@@ -90,9 +92,27 @@ pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Input> {
                 )
             })?;
             let skeleton = asf_amc::read_asf(asf)?;
-            Ok(Input::Motion(asf_amc::read_amc(path, &skeleton)?))
+            let frame_time = opts.fps.map_or(asf_amc::DEFAULT_FRAME_TIME_S, |f| 1.0 / f);
+            Ok(Input::Motion(asf_amc::read_amc_with_frame_time(path, &skeleton, frame_time)?))
         }
-        Format::Bvh => Ok(Input::Motion(bvh::read_bvh(path)?)),
+        Format::Bvh => {
+            let motion = bvh::read_bvh(path)?;
+            if let Some(fps) = opts.fps {
+                // Within 1e-4 relative: files round their Frame Time (0.0083333 for 120 fps).
+                if (fps * motion.frame_time_s - 1.0).abs() > 1e-4 {
+                    return Err(Error::Param {
+                        name: "fps",
+                        message: format!(
+                            "{fps} fps given, but {name} states Frame Time {} s ({:.3} fps); a \
+                             BVH file carries its own rate (leave --fps out)",
+                            motion.frame_time_s,
+                            motion.fps()
+                        ),
+                    });
+                }
+            }
+            Ok(Input::Motion(motion))
+        }
         Format::Npy => Ok(Input::Features(npy::read_npy(path, opts.fps)?)),
         Format::Csv => Ok(Input::Features(csv::read_csv(path, opts.fps)?)),
     }

@@ -44,6 +44,19 @@ fn inspect_bundled_take_and_write_features() {
     let d = (&f.data - &oracle.data).iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(d <= 1e-3, "max diff {d}");
     std::fs::remove_file(&out_npy).ok();
+    // AMC files carry no rate: --fps sets it (120, CMU's, otherwise).
+    let args = ["inspect", "examples/data/86_01.amc", "--asf", "examples/data/86.asf"];
+    let o = motionseg(&[&args[..], &["--fps", "60"]].concat());
+    assert!(text(&o.stdout).contains("frames      4579 at 60.000 fps"), "{}", text(&o.stdout));
+    // A BVH file states its own (30 fps here): the same is accepted, another refused.
+    let bvh = crate::common::data("bvh-samples/bandainamco_dataset-1_kick_normal_001.bvh");
+    let bvh = bvh.to_str().expect("utf8");
+    let o = motionseg(&["inspect", bvh, "--fps", "30"]);
+    assert!(text(&o.stdout).contains("at 30.000 fps"), "{}", text(&o.stderr));
+    let o = motionseg(&["inspect", bvh, "--fps", "60"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("fps") && err.contains("Frame Time 0.0333333"), "{err}");
 }
 
 #[test]
