@@ -1111,9 +1111,16 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         let n = take.frames.nrows();
         let segs = motionseg::labels::read_segments(&truth_path)?;
         let (truth, names) = truth_labels(&segs, n, &truth_path.display().to_string())?;
-        let tolerance = match read_su(&su_path).and_then(|s| s.with_frame_count(truth.len())) {
-            Ok(su) => Tolerance::Windows(su.boundaries),
-            Err(_) => Tolerance::Frames(60),
+        // The Su windows when the file is there (a broken one is an error, not a silent
+        // fallback), else the truth's own boundaries ±0.5 s.
+        let tolerance = if su_path.exists() {
+            Tolerance::Windows(read_su(&su_path)?.with_frame_count(truth.len())?.boundaries)
+        } else {
+            tracing::warn!(
+                "{}: no Su tolerance windows; boundaries scored within ±0.5 s",
+                su_path.display()
+            );
+            Tolerance::Frames(60)
         };
         let k = names.len();
         let case = EvalCase { take, truth, names, k, tolerance };

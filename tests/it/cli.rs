@@ -152,6 +152,40 @@ fn fit_basis_then_embed_with_the_fixture_model() {
 
 #[cfg(feature = "ort")]
 #[test]
+fn eval_refuses_a_broken_su_file_and_warns_without_one() {
+    // A trial's Su tolerance windows decide its boundary scores: a broken file is an error
+    // naming its line, not a silent ±0.5 s fallback; a missing one falls back with a warning.
+    let dir = std::env::temp_dir().join(format!("motionseg-eval-su-{}", std::process::id()));
+    let real = crate::common::data("cmu/86");
+    for sub in ["expmap", "labels/aca", "labels/su"] {
+        std::fs::create_dir_all(dir.join("cmu/86").join(sub)).expect("dir");
+    }
+    for file in ["expmap/86_01.npy", "labels/aca/86_01.csv"] {
+        std::fs::copy(real.join(file), dir.join("cmu/86").join(file)).expect("copy");
+    }
+    let su = std::fs::read_to_string(real.join("labels/su/86_01.txt")).expect("su");
+    let broken: Vec<String> = su
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 2 { format!("{} x", l.trim_end()) } else { l.to_owned() })
+        .collect();
+    let su_path = dir.join("cmu/86/labels/su/86_01.txt");
+    std::fs::write(&su_path, broken.join("\n")).expect("write");
+    let args = ["eval", "--quick", "--trials", "01", "--actions8", "0", "--data"];
+    let o = motionseg(&[&args[..], &[dir.to_str().expect("utf8")]].concat());
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("86_01.txt:3") && err.contains("expected 3 integers"), "{err}");
+    std::fs::remove_file(&su_path).expect("remove");
+    let o = motionseg(&[&args[..], &[dir.to_str().expect("utf8")]].concat());
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("no Su tolerance windows"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "ort")]
+#[test]
 fn segment_labels_a_take_and_refuses_bad_requests() {
     let dir = std::env::temp_dir().join(format!("motionseg-cli-seg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
