@@ -56,11 +56,16 @@ pub fn parse_segments(bytes: &[u8], file: &str) -> Result<Vec<LabelledSegment>> 
             let s = get(k, what)?;
             s.parse().map_err(|_| Error::parse(file, i + 1, what, "a frame index", s))
         };
-        let seg = LabelledSegment {
-            start: num(si, "start")?,
-            end: num(ei, "end")?,
-            label: get(li, "label")?.to_owned(),
-        };
+        let label = get(li, "label")?;
+        if label.is_empty() {
+            return Err(Error::invalid(file, Some(i + 1), "label: empty"));
+        }
+        if label.contains('"') {
+            // Quoted fields are not read (a quoted comma would cut the name silently).
+            return Err(Error::parse(file, i + 1, "label", "a name without quotes", label));
+        }
+        let seg =
+            LabelledSegment { start: num(si, "start")?, end: num(ei, "end")?, label: label.into() };
         if seg.end <= seg.start || out.last().is_some_and(|p| p.end > seg.start) {
             return Err(Error::invalid(
                 file,
@@ -316,6 +321,11 @@ mod tests {
         assert_eq!(e, "b.csv:2: end: expected a frame index, found \"x\"");
         assert!(parse_segments(b"a,b\n", "h.csv").is_err());
         assert!(parse_segments(b"start,end,label\n0,5,a\n3,6,b\n", "o.csv").is_err());
+        // No silent damage to names: an empty one, or a quoted one (a quoted comma would cut it).
+        let e = parse_segments(b"start,end,label\n0,5,\n", "e.csv").unwrap_err().to_string();
+        assert_eq!(e, "e.csv:2: label: empty");
+        let e = parse_segments(b"start,end,label\n0,5,\"a,b\"\n", "q.csv").unwrap_err();
+        assert!(e.to_string().starts_with("q.csv:2: label:"), "{e}");
     }
 
     #[test]

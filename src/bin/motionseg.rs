@@ -872,6 +872,17 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
         let n = take.frames.nrows();
         let truth = match (&args.truth, &truth_segments) {
             (Some(path), Some(segs)) => {
+                if let Some(s) = segs.iter().find(|s| s.end > n) {
+                    // Most likely the labels of another take: refuse rather than clip.
+                    anyhow::bail!(
+                        "{}: segment {} [{}, {}) runs past the {n} frames of {}",
+                        path.display(),
+                        s.label,
+                        s.start,
+                        s.end,
+                        file.display()
+                    );
+                }
                 let (t, names) = motionseg::labels::frame_labels(segs, n);
                 Some((path, t, names))
             }
@@ -879,10 +890,8 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
         };
         let labeling = label_file(&model, &mut emb, &take, &params)?;
         if let Some((path, t, _)) = &truth {
-            // Frames the truth leaves unlabelled are left out of the scores.
-            if t.iter().all(Option::is_none) {
-                anyhow::bail!("{}: no segment covers any of the {n} frames", path.display());
-            }
+            // Frames the truth leaves unlabelled are left out of the scores (every segment
+            // lies inside the take, so at least one frame is labelled).
             let tolerance = (take.fps / 2.0).round() as usize;
             let r = evaluate_partial(t, &labeling.frame_labels, tolerance)?;
             let covered = if r.frames < n {

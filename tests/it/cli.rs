@@ -289,7 +289,8 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
-    // Truth that labels no frame of the take, and truth for more than one take, are refused.
+    // Truth beyond the take (another take's labels, most likely; it used to be clipped), and
+    // truth for more than one take, are refused.
     let far = dir.join("far.csv");
     std::fs::write(&far, b"start,end,label\n9000,9100,walk\n").expect("write");
     let far = far.to_str().expect("utf8");
@@ -297,7 +298,15 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         motionseg(&[&["segment"][..], &take, &model, &["--basis", &b, "--truth", far]].concat());
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("far.csv") && err.contains("no segment covers any"), "{err}");
+    assert!(err.contains("far.csv: segment walk [9000, 9100) runs past the 4579 frames"), "{err}");
+    let long = dir.join("long.csv");
+    std::fs::write(&long, b"start,end,label\n0,4000,walk\n4000,4600,jump\n").expect("write");
+    let long = long.to_str().expect("utf8");
+    let o =
+        motionseg(&[&["segment"][..], &take, &model, &["--basis", &b, "--truth", long]].concat());
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("long.csv: segment jump [4000, 4600) runs past the 4579 frames"), "{err}");
     let o = motionseg(
         &[
             &["segment"][..],
