@@ -58,7 +58,9 @@ fn embed(c: &mut Criterion) {
     let mut g = c.benchmark_group("embed");
     g.sample_size(10);
     let per = m.t_e * m.input_channels();
-    for threads in [1usize, 2] {
+    for threads in
+        [1usize, 2].into_iter().filter(|&t| motionseg::embed::ort::check_threads(t).is_ok())
+    {
         for batch in [1usize, 32] {
             let windows: Vec<f32> = (0..batch * per).map(|i| ((i % 97) as f32) * 0.01).collect();
             let mut e = OrtEmbedder::new(model.model_bytes(), &m, threads).expect("session");

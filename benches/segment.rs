@@ -37,7 +37,9 @@ fn segment(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.throughput(Throughput::Elements(frames.nrows() as u64));
     for (name, method) in [("segments", None), ("windows", Some(Method::Windows))] {
-        for threads in [1usize, 2] {
+        for threads in
+            [1usize, 2].into_iter().filter(|&t| motionseg::embed::ort::check_threads(t).is_ok())
+        {
             let mut params = LabelerParams::new(Some(4));
             if let Some(mth) = method {
                 params.method = mth;
@@ -66,7 +68,9 @@ fn segment(c: &mut Criterion) {
     // The same with one warm session reused (a process labeling file after file, the library
     // embedded in capture software): the difference to the above is building the session
     // (about 0.05 s for the compact graph, 0.8 s for a model exported with the GRU unrolled).
-    for threads in [1usize, 2] {
+    for threads in
+        [1usize, 2].into_iter().filter(|&t| motionseg::embed::ort::check_threads(t).is_ok())
+    {
         let params = LabelerParams::new(Some(4));
         let mut emb = OrtEmbedder::new(model.model_bytes(), &m, threads).expect("session");
         let t0 = Instant::now();

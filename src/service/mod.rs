@@ -129,6 +129,7 @@ impl ServiceConfig {
         if self.max_batch == 0 {
             return bad("max_batch", "the batch size");
         }
+        crate::embed::ort::check_threads(self.ort_threads)?;
         if self.idle_timeout.is_zero() {
             return Err(Error::Param {
                 name: "idle_timeout",

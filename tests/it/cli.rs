@@ -283,6 +283,7 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         (vec!["--context", "0"], "context"),
         (vec!["--context", "4", "--lag", "5"], "lag"),
         (vec!["--infer", "magic", "--method", "windows"], "expected stability or gap"),
+        (vec!["--threads", "100000"], "100000 ONNX Runtime threads on a machine with"),
     ] {
         let o = motionseg(&[&["segment"][..], &take, &model, &["--basis", &b], &extra].concat());
         let err = text(&o.stderr);
