@@ -693,6 +693,14 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
             "--summary mean-pose: embed writes decoder states only (mean, first, last or trajectory)"
         );
     }
+    // Outputs and labels checked before the model runs.
+    if let Some(path) = &args.out {
+        if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+            anyhow::bail!("{}: embed writes NPY; name the output *.npy", path.display());
+        }
+    }
+    let label_segments =
+        args.labels.as_deref().map(motionseg::labels::read_segments).transpose()?;
     let model = load_model(&args.model, Some(&args.basis))?;
     let m = model.manifest().clone();
     let take = read_take(&args.file, &args.input)?;
@@ -744,11 +752,9 @@ fn embed(args: &EmbedArgs) -> anyhow::Result<()> {
             .iter()
             .map(|w| w.values.chunks_exact(k).map(|s| [s[0], s[1], s[2]]).collect())
             .collect();
-        let colouring = match &args.labels {
-            Some(p) => {
-                let segs = motionseg::labels::read_segments(p)?;
-                let (per_frame, names) =
-                    motionseg::labels::frame_labels(&segs, take.frames.nrows());
+        let colouring = match &label_segments {
+            Some(segs) => {
+                let (per_frame, names) = motionseg::labels::frame_labels(segs, take.frames.nrows());
                 let of = out
                     .iter()
                     .map(|w| per_frame.get(w.span.last_frame).copied().flatten().unwrap_or(0))

@@ -147,6 +147,27 @@ fn fit_basis_then_embed_with_the_fixture_model() {
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("--summary mean-pose") && err.contains("decoder states only"), "{err}");
+    // An output that is not .npy (it used to get NPY bytes under a .csv name), and broken
+    // labels, are refused before the model runs, and nothing is written.
+    let csv = dir.join("e.csv");
+    let o = motionseg(
+        &[&["embed"][..], &take, &model, &["--basis", &b, "-o", csv.to_str().expect("utf8")]]
+            .concat(),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("e.csv: embed writes NPY"), "{err}");
+    assert!(!csv.exists());
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, b"start,end,label\n0,x,walk\n").expect("write");
+    let o = motionseg(
+        &[&["embed"][..], &take, &model, &["--basis", &b, "--labels", bad.to_str().expect("utf8")]]
+            .concat(),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.csv:2: end"), "{err}");
+    assert!(!text(&o.stdout).contains("windows"), "the model ran first");
     std::fs::remove_dir_all(&dir).ok();
 }
 
