@@ -895,6 +895,21 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let labeling = label_file(&model, &mut emb, &take, &params)?;
+        if let Some(k) = args.actions {
+            let found: std::collections::BTreeSet<usize> =
+                labeling.segments.iter().filter_map(|s| s.label).collect();
+            if found.len() < k {
+                // K given caps the count; too few windows or long segments can leave fewer.
+                tracing::warn!(
+                    "{}: --actions {k}, but only {} distinct label(s) found over {} windows: \
+                     too few windows or segments long enough to form {k} clusters (a smaller \
+                     --hop gives more windows)",
+                    take.name,
+                    found.len(),
+                    labeling.windows.len()
+                );
+            }
+        }
         if let Some((path, t, _)) = &truth {
             // Frames the truth leaves unlabelled are left out of the scores (every segment
             // lies inside the take, so at least one frame is labelled).

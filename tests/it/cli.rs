@@ -311,6 +311,16 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
+    // Fewer labels than asked for (few windows at a large hop) are said, not left silent.
+    let o = motionseg(
+        &[&["segment"][..], &take, &model, &["--basis", &b, "-k", "4", "--hop", "20"]].concat(),
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("--actions 4, but only 1 distinct label(s) found over 57 windows"),
+        "{err}"
+    );
     // Truth beyond the take (another take's labels, most likely; it used to be clipped), and
     // truth for more than one take, are refused.
     let far = dir.join("far.csv");
