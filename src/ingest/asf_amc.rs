@@ -915,6 +915,12 @@ impl AmcReader {
             ));
         };
         if self.frame_number.is_none() {
+            if !self.required[j] && self.frames_done > 0 && n == 0 && toks.clone().next().is_none()
+            {
+                // A bone without DOFs listed after the frame's last bone with values: the frame
+                // was complete already (it is accepted anywhere else in a frame, too).
+                return Ok(false);
+            }
             return Err(Error::parse(
                 file,
                 line_no,

@@ -120,7 +120,31 @@ fn snippet_parses_and_streams() {
     }
     r.finish().expect("complete");
     assert_eq!(frames.len(), 2);
-    assert_eq!(frames[1], m.frames.row(1).to_vec());
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(*f, m.frames.row(i).to_vec(), "frame {i}");
+    }
+    // A bone without DOFs (lhipjoint) may be listed anywhere in a frame, also after its last
+    // bone with values (the frame is complete by then; that line used to be refused as a bone
+    // line before any frame number).
+    let mut listed = String::new();
+    for (i, l) in snippet().lines().enumerate() {
+        let frame_line = l.trim().parse::<u64>().is_ok();
+        if frame_line && listed.contains("\n1\n") {
+            listed.push_str("lhipjoint\n");
+        }
+        listed.push_str(l);
+        listed.push('\n');
+        if frame_line && i > 0 {
+            listed.push_str("lhipjoint\n");
+        }
+    }
+    listed.push_str("lhipjoint\n");
+    assert_eq!(listed.matches("lhipjoint").count(), 4, "{listed}");
+    let again = parse_amc(listed.as_bytes(), "l.amc", &s).expect("DOF-less bones listed");
+    assert_eq!(again.frames, m.frames);
+    // One with values is still refused there.
+    let e = parse_amc(format!("{listed}lhipjoint 1\n").as_bytes(), "v.amc", &s).unwrap_err();
+    assert!(e.to_string().contains("bone lhipjoint"), "{e}");
 }
 
 const TINY_ASF: &str = ":version 1.10\n:name T\n:units\n  mass 1.0\n  length 0.45\n  angle deg\n\
