@@ -637,6 +637,12 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 fn fit_basis(args: &FitBasisArgs) -> anyhow::Result<()> {
+    // Checked before the model runs over every take (the fit checks again, against the count).
+    match (args.modes, args.energy) {
+        (Some(0), _) => anyhow::bail!("--modes must be at least 1"),
+        (None, e) if !(e > 0.0 && e <= 1.0) => anyhow::bail!("--energy {e} outside (0, 1]"),
+        _ => {}
+    }
     let model = load_model(&args.model, None)?;
     let m = model.manifest().clone();
     let mut states: Vec<f32> = Vec::new();
@@ -663,6 +669,16 @@ fn fit_basis(args: &FitBasisArgs) -> anyhow::Result<()> {
         engine.flush_states(&mut sink)?;
         bar.finish_and_clear();
         eprintln!("{}: {} frames", take.name, take.frames.nrows());
+    }
+    if windows == 0 {
+        anyhow::bail!(
+            "no model window in {} take(s): each is shorter than one window ({} model frames at \
+             {} fps, {:.2} s)",
+            args.files.len(),
+            m.t_e,
+            m.model_fps,
+            m.t_e as f64 / m.model_fps
+        );
     }
     let rows = states.len() / m.state_dim;
     let s = Array2::from_shape_vec((rows, m.state_dim), states)?;

@@ -108,6 +108,29 @@ fn fit_basis_then_embed_with_the_fixture_model() {
     let o = motionseg(&[&["fit-basis"][..], &take, &model, &["-o", &b, "--modes", "3"]].concat());
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("modes for 90 % energy"), "{}", text(&o.stdout));
+    // Takes with no model window, and bad mode settings, are refused with what is wrong (the
+    // settings before the model runs).
+    let short = dir.join("short.npy");
+    let frames =
+        motionseg::ingest::npy::read_npy(&crate::common::data("cmu/86/expmap/86_01.npy"), None)
+            .expect("npy")
+            .data;
+    motionseg::ingest::npy::write_npy(&short, frames.slice(ndarray::s![..30, ..])).expect("write");
+    let short = short.to_str().expect("utf8");
+    for (extra, want) in [
+        (
+            vec![short, "--fps", "120"],
+            "no model window in 1 take(s): each is shorter than one window",
+        ),
+        (vec!["--modes", "0"], "--modes must be at least 1"),
+        (vec!["--energy", "1.5"], "--energy 1.5 outside (0, 1]"),
+    ] {
+        let args = if extra[0] == short { vec![] } else { take.to_vec() };
+        let o = motionseg(&[&["fit-basis"][..], &args, &extra, &model, &["-o", &b]].concat());
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
     let o = motionseg(
         &[
             &["embed"][..],
