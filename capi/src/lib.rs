@@ -496,8 +496,9 @@ pub struct MsSettings {
     /// Streams: provisional live events every this many windows (0: only the final events of
     /// `ms_stream_finish`). Default 8, about once a second at 120 fps. Files ignore it.
     pub provisional_every: u64,
-    /// Segment boundaries by optimal partitioning with this cost per segment (default 6.5: the
-    /// most accurate; a boundary is final 18–27 s after the change), or 0 for change-score
+    /// Segment boundaries by optimal partitioning with this cost per segment, stated for hop 4
+    /// and scaled by 4 / hop (default 6.5: the most accurate; a boundary is final 18–27 s after
+    /// the change), or 0 for change-score
     /// peaks (final after about 4 s). Finite, at least 0.
     pub boundary_penalty: f32,
 }

@@ -171,8 +171,9 @@ struct LabelArgs {
     #[arg(long, default_value_t = 0.28)]
     merge_threshold: f32,
     /// Segments method: boundaries by penalised optimal partitioning with this cost per
-    /// segment (5–7.5 measured alike on the development trials); 0 places them at change-score
-    /// peaks instead (decided sooner, less accurately; see the README).
+    /// segment, stated for hop 4 and scaled by 4 / hop (5–7.5 measured alike on the development
+    /// trials); 0 places them at change-score peaks instead (decided sooner, less accurately;
+    /// see the README).
     #[arg(long, default_value_t = 6.5)]
     penalty: f32,
     /// Windows method: neighbours for the core distance (0 = plain single linkage).

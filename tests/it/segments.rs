@@ -223,7 +223,7 @@ fn memory_stays_bounded_on_a_long_stream() {
 #[test]
 fn bad_parameters_and_vectors_are_named() {
     let p = SegmentParams::default();
-    let cases: [(SegmentParams, &str); 9] = [
+    let cases: [(SegmentParams, &str); 11] = [
         (SegmentParams { context: 0, ..p }, "context"),
         (SegmentParams { context: usize::MAX, lag: 0, ..p }, "context"),
         (SegmentParams { lag: 30, ..p }, "lag"),
@@ -233,6 +233,8 @@ fn bad_parameters_and_vectors_are_named() {
         (SegmentParams { threshold: f32::NAN, ..p }, "threshold"),
         (SegmentParams { max_segments: 1, ..p }, "max_segments"),
         (SegmentParams { change_shift: usize::MAX, ..p }, "change_shift"),
+        (SegmentParams { penalty_scale: 0.0, ..p }, "penalty_scale"),
+        (SegmentParams { penalty_scale: f32::INFINITY, ..p }, "penalty_scale"),
     ];
     for (params, field) in cases {
         let e = SegmentClusterer::new(params, SegmentCut::Threshold, 8).unwrap_err().to_string();
