@@ -184,17 +184,25 @@ impl Manifest {
                 format!("{} and {}", norm.mean.len(), norm.std.len()),
             ));
         }
-        if let Some((i, s)) =
-            norm.std.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0))
-        {
+        // Checked as the f32 values the engine uses (1e-50 or 1e39 pass as f64 and become 0
+        // or inf), with a normal std so that dividing by it stays finite.
+        if let Some((i, s)) = norm.std.iter().enumerate().find(|(_, s)| {
+            let f = **s as f32;
+            !(f.is_normal() && f > 0.0 && (1.0 / f).is_finite())
+        }) {
             return Err(bad(
                 &format!("normalisation.std[{i}]"),
-                "a positive number",
+                "a positive number within f32 range",
                 s.to_string(),
             ));
         }
-        if let Some((i, s)) = norm.mean.iter().enumerate().find(|(_, s)| !s.is_finite()) {
-            return Err(bad(&format!("normalisation.mean[{i}]"), "a finite number", s.to_string()));
+        if let Some((i, s)) = norm.mean.iter().enumerate().find(|(_, s)| !(**s as f32).is_finite())
+        {
+            return Err(bad(
+                &format!("normalisation.mean[{i}]"),
+                "a finite number within f32 range",
+                s.to_string(),
+            ));
         }
         let input = raw
             .onnx

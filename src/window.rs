@@ -15,6 +15,11 @@ use crate::error::{Error, Result};
 use crate::model::{Manifest, RootTransform};
 use crate::types::FrameIndex;
 
+/// Largest normalised model input accepted, in training standard deviations: far beyond any
+/// real pose (the clips of other subjects reach about 20), and small enough that a window's
+/// statistics cannot overflow.
+pub const MAX_DEVIATIONS: f32 = 1e6;
+
 /// Turns raw canonical frames into normalised model frames. Per-stream state.
 #[derive(Debug, Clone)]
 pub struct FrameTransform {
@@ -109,12 +114,30 @@ impl FrameTransform {
                     *d = a + (f64::from(b) - a) * frac;
                 }
             }
+            let before = (self.produced, self.prev_pos);
             self.produced += 1;
             self.features_from_raw();
             let m = &self.manifest;
             for (c, o) in out.iter_mut().enumerate() {
                 let k = m.kept_channels[c];
                 *o = ((self.feat_buf[k] as f32) - m.mean[c]) / m.std[c];
+                if !(o.abs() <= MAX_DEVIATIONS) {
+                    // Finite but absurd input (or a wrong unit) would overflow the window's
+                    // statistics later, in an error that names no frame. Refused whole: the
+                    // stream can go on as if it never came.
+                    (self.produced, self.prev_pos) = before;
+                    self.seen = i;
+                    return Err(Error::Param {
+                        name: "frame",
+                        message: format!(
+                            "frame {i}: feature {} is {} training deviations from the training \
+                             mean (at most {MAX_DEVIATIONS:e}): not a pose this model can read \
+                             (wrong units?)",
+                            m.feature_columns.get(k).map_or("?", String::as_str),
+                            *o
+                        ),
+                    });
+                }
             }
         }
         for (d, &s) in self.prev_raw.iter_mut().zip(raw) {

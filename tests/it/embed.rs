@@ -78,6 +78,22 @@ fn transform_matches_python_golden() {
     assert!(d_root < 1e-4, "root features differ from Python by {d_root}");
     let d = max_diff(&got, &want_input);
     assert!(d < 1e-4, "model input differs from Python by {d}");
+    // A finite but absurd value (a root 3e38 away) is refused naming the frame and feature,
+    // and the stream goes on as if it never came: a fresh transform fed the same good frames
+    // gives the same model frames.
+    let mut t = FrameTransform::new(manifest.clone(), 120.0).expect("transform");
+    let mut clean = FrameTransform::new(manifest.clone(), 120.0).expect("transform");
+    let (mut a, mut b) = (out.clone(), out.clone());
+    for (i, r) in raw.iter().enumerate().take(12) {
+        if i == 8 {
+            let mut bad = r.clone();
+            bad[1] = 3e38;
+            let e = t.push(&bad, &mut a).expect_err("absurd").to_string();
+            assert!(e.contains("frame 8: feature") && e.contains("training deviations"), "{e}");
+        }
+        assert_eq!(t.push(r, &mut a).expect("push"), clean.push(r, &mut b).expect("push"));
+        assert_eq!(a, b, "frame {i}");
+    }
 }
 
 #[test]
@@ -281,7 +297,14 @@ fn pose_statistics_need_the_model_bound_before_labeling() {
     // The pose part is read half a window later: the fixture's T_e = 10 model frames at hop 4
     // is 1.25 windows, so 1 (the shipped model's 50 frames give 6).
     assert_eq!((model.manifest().t_e, p.engine.hop, sp.change_shift), (10, 4, 1));
+    assert_eq!(sp.penalty_scale, 1.0, "the penalty is stated for hop 4");
     StreamLabeler::new(&p, dim, 120.0).expect("bound");
+    // At hop 8 a second holds half the windows: the penalty halves with it.
+    p.engine.hop = 8;
+    p.bind_model(&model).expect("bind");
+    let Method::Segments(sp8) = p.method else { panic!("segments method") };
+    assert_eq!((sp8.penalty, sp8.penalty_scale), (sp.penalty, 0.5));
+    p.engine.hop = 4;
     // Decoder states alone: no pose part, the change score reads everything.
     p.engine.summary = Summary::Mean;
     assert_eq!(p.bind_model(&model).expect("bind"), k);
@@ -329,6 +352,16 @@ fn model_and_input_errors_are_clear() {
     std::fs::write(dir.join("bad.json"), v.to_string()).expect("write");
     let e = Manifest::load(&dir.join("bad.json")).unwrap_err().to_string();
     assert!(e.contains("bad.json: normalisation.std[3]"), "{e}");
+    // Values fine as f64 but 0 or inf as the f32 the engine uses.
+    for (field, value, name) in
+        [("std", 1e-50, "normalisation.std[2]"), ("mean", 1e39, "normalisation.mean[2]")]
+    {
+        let mut v: Value = serde_json::from_str(&text).expect("json");
+        v["normalisation"][field][2] = Value::from(value);
+        std::fs::write(dir.join("f32.json"), v.to_string()).expect("write");
+        let e = Manifest::load(&dir.join("f32.json")).unwrap_err().to_string();
+        assert!(e.contains(&format!("f32.json: {name}")) && e.contains("f32 range"), "{e}");
+    }
     std::fs::write(dir.join("trunc.json"), &text[..text.len() / 2]).expect("write");
     let e = Manifest::load(&dir.join("trunc.json")).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:", dir.join("trunc.json").display())), "{e}");
