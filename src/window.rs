@@ -121,7 +121,7 @@ impl FrameTransform {
             for (c, o) in out.iter_mut().enumerate() {
                 let k = m.kept_channels[c];
                 *o = ((self.feat_buf[k] as f32) - m.mean[c]) / m.std[c];
-                if !(o.abs() <= MAX_DEVIATIONS) {
+                if o.is_nan() || o.abs() > MAX_DEVIATIONS {
                     // Finite but absurd input (or a wrong unit) would overflow the window's
                     // statistics later, in an error that names no frame. Refused whole: the
                     // stream can go on as if it never came.
