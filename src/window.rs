@@ -48,8 +48,13 @@ impl FrameTransform {
                 message: format!("must be a positive number, got {input_fps}"),
             });
         }
-        let ratio = input_fps / manifest.model_fps;
-        if ratio < 1.0 - 1e-9 {
+        let mut ratio = input_fps / manifest.model_fps;
+        if (1.0 - 1e-4..1.0).contains(&ratio) {
+            // A rounded frame time (BVH `Frame Time: 0.0333334`, 29.99994 fps) is the model's
+            // rate, not an upsampling request.
+            ratio = 1.0;
+        }
+        if ratio < 1.0 {
             return Err(Error::Param {
                 name: "input_fps",
                 message: format!(

@@ -815,6 +815,10 @@ fn labeler_params(l: &LabelArgs, actions: Option<usize>) -> anyhow::Result<Label
     let mut p = LabelerParams::new(actions);
     p.engine.hop = l.hop;
     p.engine.summary = l.summary.parse()?;
+    if l.min_segment == 0 {
+        // As the live service and the C ABI: 0 would silently mean 1.
+        anyhow::bail!("--min-segment must be at least 1 frame");
+    }
     p.min_segment_frames = l.min_segment;
     p.streaming = l.stream;
     p.cluster.linkage = if l.min_samples == 0 {
@@ -1136,6 +1140,11 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| resolve(Path::new("../shared/data")));
     if args.actions8 > 0 && args.actions8_clips == 0 {
         anyhow::bail!("--actions8-clips must be at least 1");
+    }
+    if let Some(t) =
+        args.trials.iter().enumerate().find_map(|(i, t)| args.trials[..i].contains(t).then_some(t))
+    {
+        anyhow::bail!("--trials: {t} is listed twice (it would count twice in the mean)");
     }
     let first = args.actions8_first_seed;
     let Some(end) = first.checked_add(args.actions8) else {

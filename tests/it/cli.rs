@@ -328,6 +328,7 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         (vec!["--context", "4", "--lag", "5"], "lag"),
         (vec!["--infer", "magic", "--method", "windows"], "expected stability or gap"),
         (vec!["--threads", "100000"], "100000 ONNX Runtime threads on a machine with"),
+        (vec!["--min-segment", "0"], "--min-segment must be at least 1 frame"),
     ] {
         let o = motionseg(&[&["segment"][..], &take, &model, &["--basis", &b], &extra].concat());
         let err = text(&o.stderr);
@@ -477,6 +478,10 @@ fn eval_bad_settings_fail_fast_with_one_clear_line() {
         err.trim_end(),
         format!("error: --actions8-first-seed {max} + --actions8 2 overflows")
     );
+    let o = motionseg(&["eval", "--trials", "01,03,01"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--trials: 01 is listed twice"), "{err}");
     let o = motionseg(&["eval", "--quick", "--data", "/nonexistent-motionseg"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");

@@ -78,6 +78,11 @@ fn transform_matches_python_golden() {
     assert!(d_root < 1e-4, "root features differ from Python by {d_root}");
     let d = max_diff(&got, &want_input);
     assert!(d < 1e-4, "model input differs from Python by {d}");
+    // A rounded frame time (BVH `Frame Time: 0.0333334`) is the model's 30 fps; 29.9 is not.
+    let mut t = FrameTransform::new(manifest.clone(), 1.0 / 0.033_333_4).expect("rounded");
+    assert!(t.push(&raw[0], &mut out).expect("push") && t.push(&raw[1], &mut out).expect("push"));
+    let e = FrameTransform::new(manifest.clone(), 29.9).expect_err("slower").to_string();
+    assert!(e.contains("29.9 fps is below the model's 30 fps"), "{e}");
     // A finite but absurd value (a root 3e38 away) is refused naming the frame and feature,
     // and the stream goes on as if it never came: a fresh transform fed the same good frames
     // gives the same model frames.
