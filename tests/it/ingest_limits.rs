@@ -1,5 +1,7 @@
 //! Bad-input limits of the NPY and CSV readers: headers that lie about the data size, byte-order
-//! marks, and first rows that are not really headers. (BVH `Frames: 0` is in `bvh.rs`.)
+//! marks, and first rows that are not really headers (BVH `Frames: 0` is in `bvh.rs`); and property
+//! tests of both readers: any bytes give a value or an error naming the file, and what is written
+//! reads back exactly.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -177,4 +179,109 @@ fn csv_with_a_real_header_comments_and_crlf_still_reads() {
     let m = parse_csv(b"1,2\n3,4\n", "n.csv", None).unwrap();
     assert_eq!(m.columns, ["c0", "c1"]);
     assert_eq!(m.data.nrows(), 2);
+}
+
+mod properties {
+    //! Property tests of the two readers: any bytes give a value or an error naming the file
+    //! (never a panic or an abort), and what is written reads back exactly.
+
+    use super::*;
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    /// A `rows` × `cols` matrix of finite floats of every magnitude.
+    fn matrix() -> impl Strategy<Value = Array2<f32>> {
+        (1usize..12, 1usize..6).prop_flat_map(|(rows, cols)| {
+            proptest::collection::vec(
+                prop_oneof![any::<f32>().prop_filter("finite", |v| v.is_finite()), -10.0f32..10.0],
+                rows * cols,
+            )
+            .prop_map(move |v| Array2::from_shape_vec((rows, cols), v).unwrap())
+        })
+    }
+
+    /// A valid float32 NPY of `m`.
+    fn npy_bytes(m: &Array2<f32>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        ndarray_npy::WriteNpyExt::write_npy(m, &mut bytes).unwrap();
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn csv_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Err(e) = parse_csv(&bytes, "p.csv", Some(30.0)) {
+                prop_assert!(e.to_string().starts_with("p.csv"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn csv_never_panics_on_csv_like_text(text in "[0-9eE.,+ a-z\\-\n\r#\"\u{feff}]{0,300}") {
+            // Mostly numbers and separators, so that the parser gets past UTF-8 and the header.
+            match parse_csv(text.as_bytes(), "p.csv", None) {
+                Ok(f) => prop_assert!(f.data.iter().all(|v| v.is_finite()) && f.data.nrows() > 0),
+                Err(e) => prop_assert!(e.to_string().starts_with("p.csv"), "{}", e),
+            }
+        }
+
+        #[test]
+        fn csv_reads_back_what_was_written(
+            m in matrix(), header in any::<bool>(), bom in any::<bool>(), crlf in any::<bool>()
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            if bom {
+                text.push('\u{feff}');
+            }
+            if header {
+                let names: Vec<String> = (0..m.ncols()).map(|c| format!("joint_{c}.rx")).collect();
+                text.push_str(&names.join(","));
+                text.push_str(eol);
+            }
+            for row in m.rows() {
+                // `{}` prints the shortest text that parses back to the same f32.
+                let fields: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+                text.push_str(&fields.join(","));
+                text.push_str(eol);
+            }
+            let got = parse_csv(text.as_bytes(), "p.csv", Some(30.0)).unwrap();
+            prop_assert_eq!(&got.data, &m);
+            prop_assert_eq!(got.columns.len(), m.ncols());
+            prop_assert_eq!(got.columns[0].starts_with("joint_0"), header);
+        }
+
+        #[test]
+        fn npy_reads_back_what_was_written(m in matrix()) {
+            let got = parse_npy(&npy_bytes(&m), "p.npy", Some(30.0)).unwrap();
+            prop_assert_eq!(got.data, m);
+        }
+
+        #[test]
+        fn damaged_npy_gives_an_error_naming_the_file(
+            m in matrix(),
+            edits in proptest::collection::vec((0usize..160, any::<u8>()), 0..6),
+            cut in proptest::option::of(0usize..200),
+        ) {
+            // Edits land mostly in the preamble and header (the first 64–128 bytes), where a
+            // lie about the size or type must not reach an allocation.
+            let mut bytes = npy_bytes(&m);
+            for (at, b) in edits {
+                if at < bytes.len() {
+                    bytes[at] = b;
+                }
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut);
+            }
+            match parse_npy(&bytes, "p.npy", None) {
+                Ok(f) => {
+                    prop_assert!(f.data.iter().all(|v| v.is_finite()));
+                    prop_assert!(f.data.nrows() > 0 && f.data.ncols() > 0);
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("p.npy"), "{}", e),
+            }
+        }
+    }
 }
