@@ -141,6 +141,10 @@ impl NeighbourIndex for HnswIndex {
         }
         out.retain(|n| n.distance <= radius);
     }
+
+    fn exact(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

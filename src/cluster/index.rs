@@ -40,6 +40,8 @@ pub trait NeighbourIndex: Send + Sync {
     fn knn(&self, unit: &[f32], k: usize, out: &mut Vec<Neighbour>);
     /// Fills `out` with every live point within cosine distance `radius` (inclusive), closest first.
     fn within(&self, unit: &[f32], radius: f32, out: &mut Vec<Neighbour>);
+    /// Whether answers are exact (a linear scan) rather than approximate (HNSW).
+    fn exact(&self) -> bool;
 }
 
 /// Cosine distance between two unit vectors, clamped to `[0, 2]` against rounding.
@@ -169,6 +171,10 @@ impl NeighbourIndex for LinearIndex {
             }
         }
         sort_neighbours(out);
+    }
+
+    fn exact(&self) -> bool {
+        true
     }
 }
 

@@ -480,15 +480,22 @@ fn hnsw_matches_the_linear_oracle() {
 
 #[test]
 fn new_index_picks_linear_for_small_sets() {
+    use motionseg::cluster::index::{new_index, LinearIndex, LINEAR_SCAN_MAX_POINTS};
     let mut rng = Rng(1);
-    let mut ix = motionseg::cluster::index::new_index(4, 100);
+    let mut ix = new_index(4, 100);
+    assert!(ix.exact(), "100 points: the linear scan");
+    assert!(new_index(4, LINEAR_SCAN_MAX_POINTS).exact());
+    assert_eq!(new_index(4, LINEAR_SCAN_MAX_POINTS + 1).exact(), !cfg!(feature = "hnsw"));
+    let mut oracle = LinearIndex::new(4);
     for (i, p) in random_units(&mut rng, 100, 4).iter().enumerate() {
         ix.insert(i, p).unwrap();
+        oracle.insert(i, p).unwrap();
     }
-    let mut out = Vec::new();
+    let (mut out, mut want) = (Vec::new(), Vec::new());
     ix.knn(&[1.0, 0.0, 0.0, 0.0], 3, &mut out);
+    oracle.knn(&[1.0, 0.0, 0.0, 0.0], 3, &mut want);
     assert_eq!(out.len(), 3);
-    assert!(out.windows(2).all(|w| w[0].distance <= w[1].distance));
+    assert_eq!(out, want);
 }
 
 /// Timing probe (not an assertion): `cargo test --test it cluster::timing -- --ignored --nocapture`.
