@@ -156,6 +156,22 @@ impl Error {
     }
 }
 
+/// A number for a message: plain when ordinary, in exponent form when huge or tiny (Rust prints
+/// `1e300` as 301 digits otherwise).
+///
+/// ```
+/// assert_eq!(motionseg::error::num(120.0), "120");
+/// assert_eq!(motionseg::error::num(1e300), "1e300");
+/// assert_eq!(motionseg::error::num(-2.5e-7), "-2.5e-7");
+/// ```
+pub fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-3..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Quotes a found token for display: at most 40 characters, control characters escaped, and
 /// `end of file` for an empty token.
 pub(crate) fn shorten(found: &str) -> String {

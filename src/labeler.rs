@@ -198,7 +198,10 @@ impl StreamLabeler {
     /// A labeler for embeddings of length `dim` from a stream at `fps` input frames per second.
     pub fn new(params: &LabelerParams, dim: usize, fps: f64) -> Result<StreamLabeler> {
         if !(fps.is_finite() && fps > 0.0) {
-            return Err(Error::Param { name: "fps", message: format!("{fps} is not positive") });
+            return Err(Error::Param {
+                name: "fps",
+                message: format!("{} is not positive", crate::error::num(fps)),
+            });
         }
         let mut cp = params.cluster.clone();
         cp.dim = dim;
@@ -557,9 +560,10 @@ pub fn label_take<E: Embedder>(
         return Err(Error::Param {
             name: "frames",
             message: format!(
-                "{} frames at {fps} fps are shorter than one model window ({} model frames at \
+                "{} frames at {} fps are shorter than one model window ({} model frames at \
                  {} fps, {:.2} s): nothing to label",
                 frames.nrows(),
+                crate::error::num(fps),
                 m.t_e,
                 m.model_fps,
                 m.t_e as f64 / m.model_fps

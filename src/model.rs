@@ -266,11 +266,19 @@ impl Manifest {
             return Err(Error::Shape {
                 file: file.to_owned(),
                 field: "channels".to_owned(),
+                // Canonical channels (root translation, then an exp-map per joint), not the
+                // file's own channel count: say so, with the joints, so the numbers make sense.
                 expected: format!(
-                    "{} raw channels per frame (model {model})",
-                    self.raw_columns.len()
+                    "{} canonical channels per frame (root translation and 3 per joint for {} \
+                     joints; model {model})",
+                    self.raw_columns.len(),
+                    self.raw_joints.len()
                 ),
-                found: channels.to_string(),
+                found: if joints.is_empty() {
+                    channels.to_string()
+                } else {
+                    format!("{channels} (its {} joints)", joints.len())
+                },
             });
         }
         if !joints.is_empty() && !self.raw_joints.is_empty() && joints != self.raw_joints.as_slice()

@@ -45,7 +45,7 @@ impl FrameTransform {
         if !(input_fps.is_finite() && input_fps > 0.0) {
             return Err(Error::Param {
                 name: "input_fps",
-                message: format!("must be a positive number, got {input_fps}"),
+                message: format!("must be a positive number, got {}", crate::error::num(input_fps)),
             });
         }
         let mut ratio = input_fps / manifest.model_fps;
@@ -58,7 +58,8 @@ impl FrameTransform {
             return Err(Error::Param {
                 name: "input_fps",
                 message: format!(
-                    "{input_fps} fps is below the model's {} fps; upsampling is not supported",
+                    "{} fps is below the model's {} fps; upsampling is not supported",
+                    crate::error::num(input_fps),
                     manifest.model_fps
                 ),
             });

@@ -1037,7 +1037,10 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     config.max_sessions = args.max_sessions;
     config.idle_timeout =
         std::time::Duration::try_from_secs_f64(args.idle_timeout).map_err(|_| {
-            anyhow::anyhow!("--idle-timeout: expected seconds, got {}", args.idle_timeout)
+            anyhow::anyhow!(
+                "--idle-timeout: expected seconds, got {}",
+                motionseg::error::num(args.idle_timeout)
+            )
         })?;
     config.queue_capacity = args.queue;
     config.max_batch = args.max_batch;

@@ -79,7 +79,10 @@ pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Input> {
     let name = path.display().to_string();
     if let Some(fps) = opts.fps {
         if !(fps.is_finite() && fps > 0.0) {
-            return Err(Error::Param { name: "fps", message: format!("must be > 0, got {fps}") });
+            return Err(Error::Param {
+                name: "fps",
+                message: format!("must be > 0, got {}", crate::error::num(fps)),
+            });
         }
     }
     match Format::from_path(path)? {

@@ -329,6 +329,8 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
         (vec!["--infer", "magic", "--method", "windows"], "expected stability or gap"),
         (vec!["--threads", "100000"], "100000 ONNX Runtime threads on a machine with"),
         (vec!["--min-segment", "0"], "--min-segment must be at least 1 frame"),
+        // A rate as the user wrote it, not 300 digits.
+        (vec!["--fps", "1e-300"], "input_fps: 1e-300 fps is below the model's 30 fps"),
     ] {
         let o = motionseg(&[&["segment"][..], &take, &model, &["--basis", &b], &extra].concat());
         let err = text(&o.stderr);
