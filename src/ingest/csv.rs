@@ -36,7 +36,7 @@ pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
             continue;
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if rows == 0 && columns.is_none() && is_header(&fields) {
+        if rows == 0 && columns.is_none() && (is_header(&fields) || is_numbered_header(&fields)) {
             columns = Some(fields.iter().map(|s| s.trim_matches('"').to_owned()).collect());
             width = Some(fields.len());
             continue;
@@ -53,7 +53,8 @@ pub fn parse_csv(bytes: &[u8], file: &str, fps: Option<f64>) -> Result<FeatureMa
         }
         for (c, f) in fields.iter().enumerate() {
             let v: f32 = f.parse().map_err(|_| {
-                Error::parse(file, line_no, format!("column {}", c + 1), "a number", f)
+                let found = if f.is_empty() { "an empty field" } else { f };
+                Error::parse(file, line_no, format!("column {}", c + 1), "a number", found)
             })?;
             if !v.is_finite() {
                 return Err(Error::parse(
@@ -101,6 +102,12 @@ fn is_header(fields: &[&str]) -> bool {
     })
 }
 
+/// Whether a first line reads `0,1,2,…,n-1` (n ≥ 2): the column names pandas writes for an
+/// unnamed matrix (`to_csv(index=False)`), not a frame of motion.
+fn is_numbered_header(fields: &[&str]) -> bool {
+    fields.len() >= 2 && fields.iter().enumerate().all(|(i, f)| *f == i.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +132,20 @@ mod tests {
         assert!(parse_csv(b"a,b\n", "t.csv", None).is_err());
         let e = parse_csv(b"1,2\n\xff\xfe\n", "t.csv", None).unwrap_err().to_string();
         assert!(e.starts_with("t.csv:2"), "{e}");
+        let e = parse_csv(b"1,2,3\n4,,6\n", "t.csv", None).unwrap_err().to_string();
+        assert_eq!(e, "t.csv:2: column 2: expected a number, found \"an empty field\"");
+    }
+
+    #[test]
+    fn numbered_column_names_are_a_header() {
+        // pandas' names for an unnamed matrix; read as data they would add a frame.
+        let m = parse_csv(b"0,1,2\n0.5,1.5,2.5\n", "t.csv", None).expect("valid");
+        assert_eq!(m.data.nrows(), 1);
+        assert_eq!(m.columns, ["0", "1", "2"]);
+        // Anything else numeric stays a frame.
+        for text in [&b"0,1,3\n0.5,1.5,2.5\n"[..], b"1,2,3\n0.5,1.5,2.5\n", b"0\n1\n"] {
+            let m = parse_csv(text, "t.csv", None).expect("valid");
+            assert_eq!(m.data.nrows(), 2, "{}", String::from_utf8_lossy(text));
+        }
     }
 }
