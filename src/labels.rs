@@ -31,6 +31,8 @@ pub fn read_segments(path: &Path) -> Result<Vec<LabelledSegment>> {
 pub fn parse_segments(bytes: &[u8], file: &str) -> Result<Vec<LabelledSegment>> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::parse(file, 1, "text", "UTF-8 text", "invalid UTF-8 bytes"))?;
+    // A byte-order mark (spreadsheet exports) is not part of the first column's name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().ok_or_else(|| Error::invalid(file, None, "empty label file"))?;
     let cols: Vec<&str> = header.split(',').map(str::trim).collect();
@@ -220,6 +222,7 @@ pub fn read_su(path: &Path) -> Result<SuLabels> {
 pub fn parse_su(bytes: &[u8], file: &str) -> Result<SuLabels> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::parse(file, 1, "text", "UTF-8 text", "invalid UTF-8 bytes"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // (1-based line number, trimmed text) of the non-blank lines.
     let mut lines =
         text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty());
@@ -324,6 +327,9 @@ mod tests {
         // No silent damage to names: an empty one, or a quoted one (a quoted comma would cut it).
         let e = parse_segments(b"start,end,label\n0,5,\n", "e.csv").unwrap_err().to_string();
         assert_eq!(e, "e.csv:2: label: empty");
+        // A byte-order mark is skipped, as in every other text input.
+        let bom = parse_segments("\u{feff}start,end,label\n0,5,a\n".as_bytes(), "b.csv");
+        assert_eq!(bom.expect("bom")[0].label, "a");
         let e = parse_segments(b"start,end,label\n0,5,\"a,b\"\n", "q.csv").unwrap_err();
         assert!(e.to_string().starts_with("q.csv:2: label:"), "{e}");
     }
@@ -333,6 +339,8 @@ mod tests {
         let text = b"3\r\n1 walk\r\n5 10 15 \r\n2 knee shot\r\n30 25 40\r\n3 run\r\n50\r\n\r\n";
         let su = parse_su(text, "s.txt").expect("su");
         assert_eq!(su.segments.len(), 3);
+        let bom = [&b"\xef\xbb\xbf"[..], text].concat();
+        assert_eq!(parse_su(&bom, "s.txt").expect("bom").segments, su.segments);
         assert_eq!(
             su.segments[1],
             LabelledSegment { start: 10, end: 25, label: "knee shot".into() }

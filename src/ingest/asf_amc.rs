@@ -133,11 +133,13 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
-/// Decodes one line as UTF-8, or says which line is not.
+/// Decodes one line as UTF-8, or says which line is not; the first line loses a byte-order
+/// mark (as BVH and CSV inputs do).
 fn line_str<'a>(line: &'a [u8], file: &str, line_no: usize) -> Result<&'a str> {
-    std::str::from_utf8(line).map_err(|_| {
+    let text = std::str::from_utf8(line).map_err(|_| {
         Error::parse(file, line_no, "text", "UTF-8 text", &String::from_utf8_lossy(line))
-    })
+    })?;
+    Ok(if line_no == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text })
 }
 
 /// Parses a finite number, naming `field` on failure.
@@ -830,6 +832,7 @@ impl AmcReader {
         self.line += 1;
         let file = self.file.as_str();
         let line_no = self.line;
+        let line = if line_no == 1 { line.strip_prefix('\u{feff}').unwrap_or(line) } else { line };
         let text = line.trim();
         if text.is_empty() || text.starts_with('#') {
             return Ok(false);

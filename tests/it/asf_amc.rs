@@ -250,6 +250,15 @@ fn asf_variants_that_are_fine() {
     let s = parse_asf(crlf.as_bytes(), "ok.asf").expect("crlf");
     assert_eq!(s.angle_unit, AngleUnit::Radians);
     assert_eq!(s.joints[1].limits.len(), 2);
+    // A byte-order mark, as BVH and CSV inputs accept: in the ASF and in the AMC (whole file
+    // and line by line).
+    let s = parse_asf(format!("\u{feff}{TINY_ASF}").as_bytes(), "bom.asf").expect("bom asf");
+    let amc = "\u{feff}:FULLY-SPECIFIED\n:DEGREES\n1\nroot 0 0 0 0 0 0\na 1 2\n";
+    let m = parse_amc(amc.as_bytes(), "bom.amc", &s).expect("bom amc");
+    assert_eq!(m.frames.row(0).to_vec(), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0]);
+    let mut r = AmcReader::new(&s, "bom.amc");
+    let frames: Vec<_> = amc.lines().filter_map(|l| r.push_line(l).expect("line")).collect();
+    assert_eq!(frames.len(), 1);
 }
 
 #[test]
