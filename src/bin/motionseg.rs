@@ -481,7 +481,9 @@ fn describe_motion(out: &mut String, file: &Path, asf: Option<&Path>, m: &Motion
     let sk = &m.skeleton;
     let n = m.frame_count();
     let _ = writeln!(out, "file        {}", file.display());
-    if let Some(asf) = asf {
+    // Only an AMC file reads the ASF (a BVH file carries its own skeleton).
+    let amc = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("amc"));
+    if let (Some(asf), true) = (asf, amc) {
         let _ = writeln!(out, "skeleton    {}", asf.display());
     }
     let _ = writeln!(

@@ -51,8 +51,10 @@ fn inspect_bundled_take_and_write_features() {
     // A BVH file states its own (30 fps here): the same is accepted, another refused.
     let bvh = crate::common::data("bvh-samples/bandainamco_dataset-1_kick_normal_001.bvh");
     let bvh = bvh.to_str().expect("utf8");
-    let o = motionseg(&["inspect", bvh, "--fps", "30"]);
+    let o = motionseg(&["inspect", bvh, "--fps", "30", "--asf", "examples/data/86.asf"]);
     assert!(text(&o.stdout).contains("at 30.000 fps"), "{}", text(&o.stderr));
+    // The ASF is for AMC files only: not listed as the BVH's skeleton.
+    assert!(!text(&o.stdout).contains("86.asf"), "{}", text(&o.stdout));
     let o = motionseg(&["inspect", bvh, "--fps", "60"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
