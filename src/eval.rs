@@ -53,6 +53,20 @@ fn check(truth: &[usize], pred: &[Option<usize>]) -> Result<()> {
     Ok(())
 }
 
+/// The annotated frames of partial truth (`None`: not annotated) and their predictions.
+fn annotated(
+    truth: &[Option<usize>],
+    pred: &[Option<usize>],
+) -> Result<(Vec<usize>, Vec<Option<usize>>)> {
+    if truth.len() != pred.len() {
+        return Err(Error::Param {
+            name: "pred",
+            message: format!("{} predicted frames for {} true frames", pred.len(), truth.len()),
+        });
+    }
+    Ok(truth.iter().zip(pred).filter_map(|(t, p)| t.map(|t| (t, *p))).unzip())
+}
+
 /// Maps arbitrary label values to dense ids `0..k` in order of first appearance.
 fn dense<T: Copy + Eq + std::hash::Hash>(labels: impl Iterator<Item = T>) -> (Vec<usize>, usize) {
     let mut ids: HashMap<T, usize> = HashMap::new();
@@ -225,14 +239,7 @@ pub fn align_to_truth(
     truth: &[Option<usize>],
     pred: &[Option<usize>],
 ) -> Result<(Vec<Option<usize>>, usize)> {
-    if truth.len() != pred.len() {
-        return Err(Error::Param {
-            name: "pred",
-            message: format!("{} predicted labels for {} true ones", pred.len(), truth.len()),
-        });
-    }
-    let (t, p): (Vec<usize>, Vec<Option<usize>>) =
-        truth.iter().zip(pred).filter_map(|(t, p)| t.map(|t| (t, *p))).unzip();
+    let (t, p) = annotated(truth, pred)?;
     let mut map: HashMap<usize, usize> = if t.is_empty() {
         HashMap::new()
     } else {
@@ -542,14 +549,7 @@ pub fn evaluate_partial(
     pred: &[Option<usize>],
     tolerance: usize,
 ) -> Result<EvalReport> {
-    if truth.len() != pred.len() {
-        return Err(Error::Param {
-            name: "pred",
-            message: format!("{} predicted frames for {} true frames", pred.len(), truth.len()),
-        });
-    }
-    let (t, p): (Vec<usize>, Vec<Option<usize>>) =
-        truth.iter().zip(pred).filter_map(|(t, p)| t.map(|t| (t, *p))).unzip();
+    let (t, p) = annotated(truth, pred)?;
     let mut report = evaluate(&t, &p, &Tolerance::Frames(0))?;
     // Annotated frames in take numbers, and for every frame whether its truth is silent there.
     let annotated: Vec<usize> = (0..truth.len()).filter(|&i| truth[i].is_some()).collect();

@@ -19,6 +19,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Writes the first `n` frames of trial 86_01 (120 fps exp-maps) as NPY at `path`; its name.
+fn first_frames_npy(path: &std::path::Path, n: usize) -> String {
+    let frames =
+        motionseg::ingest::npy::read_npy(&crate::common::data("cmu/86/expmap/86_01.npy"), None)
+            .expect("npy")
+            .data;
+    motionseg::ingest::npy::write_npy(path, frames.slice(ndarray::s![..n, ..])).expect("write");
+    path.to_str().expect("utf8").to_owned()
+}
+
 #[test]
 fn inspect_bundled_take_and_write_features() {
     let out_npy = std::env::temp_dir().join(format!("motionseg-cli-{}.npy", std::process::id()));
@@ -112,13 +122,8 @@ fn fit_basis_then_embed_with_the_fixture_model() {
     assert!(text(&o.stdout).contains("modes for 90 % energy"), "{}", text(&o.stdout));
     // Takes with no model window, and bad mode settings, are refused with what is wrong (the
     // settings before the model runs).
-    let short = dir.join("short.npy");
-    let frames =
-        motionseg::ingest::npy::read_npy(&crate::common::data("cmu/86/expmap/86_01.npy"), None)
-            .expect("npy")
-            .data;
-    motionseg::ingest::npy::write_npy(&short, frames.slice(ndarray::s![..30, ..])).expect("write");
-    let short = short.to_str().expect("utf8");
+    let short = first_frames_npy(&dir.join("short.npy"), 30);
+    let short = short.as_str();
     for (extra, want) in [
         (
             vec![short, "--fps", "120"],
@@ -158,41 +163,26 @@ fn fit_basis_then_embed_with_the_fixture_model() {
     let frames = std::fs::read_to_string(dir.join("e.frames.csv")).expect("frames");
     assert_eq!(frames.lines().nth(2), Some("1,8,44"));
     assert!(std::fs::read_to_string(&svg).expect("svg").matches("<path").count() == 568);
+    // Refused, with rc 1, a message holding `want`, and nothing on stdout (no model run).
+    let refused = |extra: &[&str], want: &str| {
+        let o = motionseg(&[&["embed"][..], &take, &model, &["--basis", &b], extra].concat());
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert!(!text(&o.stdout).contains("windows"), "{extra:?}: the model ran first");
+    };
     // A library that is not ONNX Runtime.
-    let o = motionseg(
-        &[&["embed"][..], &take, &model, &["--basis", &b, "--ort-lib", "Cargo.toml"]].concat(),
-    );
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("loading ONNX Runtime from Cargo.toml"), "{err}");
+    refused(&["--ort-lib", "Cargo.toml"], "loading ONNX Runtime from Cargo.toml");
     // The labeling embedding is not an `embed` summary: refused by name.
-    let o = motionseg(
-        &[&["embed"][..], &take, &model, &["--basis", &b, "--summary", "mean-pose"]].concat(),
-    );
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("--summary mean-pose") && err.contains("decoder states only"), "{err}");
+    refused(&["--summary", "mean-pose"], "--summary mean-pose: embed writes decoder states only");
     // An output that is not .npy (it used to get NPY bytes under a .csv name), and broken
     // labels, are refused before the model runs, and nothing is written.
     let csv = dir.join("e.csv");
-    let o = motionseg(
-        &[&["embed"][..], &take, &model, &["--basis", &b, "-o", csv.to_str().expect("utf8")]]
-            .concat(),
-    );
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("e.csv: embed writes NPY"), "{err}");
+    refused(&["-o", csv.to_str().expect("utf8")], "e.csv: embed writes NPY");
     assert!(!csv.exists());
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, b"start,end,label\n0,x,walk\n").expect("write");
-    let o = motionseg(
-        &[&["embed"][..], &take, &model, &["--basis", &b, "--labels", bad.to_str().expect("utf8")]]
-            .concat(),
-    );
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("bad.csv:2: end"), "{err}");
-    assert!(!text(&o.stdout).contains("windows"), "the model ran first");
+    refused(&["--labels", bad.to_str().expect("utf8")], "bad.csv:2: end");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -341,35 +331,30 @@ fn segment_labels_a_take_and_refuses_bad_requests() {
     }
     // Fewer labels than asked for (a 2.5 s take, 16 windows, two segments at most) are said,
     // not left silent.
-    let short = dir.join("short.npy");
-    let frames =
-        motionseg::ingest::npy::read_npy(&crate::common::data("cmu/86/expmap/86_01.npy"), None)
-            .expect("npy")
-            .data;
-    motionseg::ingest::npy::write_npy(&short, frames.slice(ndarray::s![..300, ..])).expect("write");
-    let args = [short.to_str().expect("utf8"), "--fps", "120", "--basis", &b, "-k", "3"];
+    let short = first_frames_npy(&dir.join("short.npy"), 300);
+    let args = [short.as_str(), "--fps", "120", "--basis", &b, "-k", "3"];
     let o = motionseg(&[&["segment"][..], &args, &model].concat());
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("--actions 3, but only 1 distinct label(s) found over"), "{err}");
     // Truth beyond the take (another take's labels, most likely; it used to be clipped), and
     // truth for more than one take, are refused.
+    for (name, labels, want) in [
+        ("far.csv", "9000,9100,walk\n", "far.csv: segment walk [9000, 9100)"),
+        ("long.csv", "0,4000,walk\n4000,4600,jump\n", "long.csv: segment jump [4000, 4600)"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("start,end,label\n{labels}")).expect("write");
+        let truth = path.to_str().expect("utf8");
+        let o = motionseg(
+            &[&["segment"][..], &take, &model, &["--basis", &b, "--truth", truth]].concat(),
+        );
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("{want} runs past the 4579 frames")), "{err}");
+    }
     let far = dir.join("far.csv");
-    std::fs::write(&far, b"start,end,label\n9000,9100,walk\n").expect("write");
     let far = far.to_str().expect("utf8");
-    let o =
-        motionseg(&[&["segment"][..], &take, &model, &["--basis", &b, "--truth", far]].concat());
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("far.csv: segment walk [9000, 9100) runs past the 4579 frames"), "{err}");
-    let long = dir.join("long.csv");
-    std::fs::write(&long, b"start,end,label\n0,4000,walk\n4000,4600,jump\n").expect("write");
-    let long = long.to_str().expect("utf8");
-    let o =
-        motionseg(&[&["segment"][..], &take, &model, &["--basis", &b, "--truth", long]].concat());
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("long.csv: segment jump [4000, 4600) runs past the 4579 frames"), "{err}");
     let o = motionseg(
         &[
             &["segment"][..],
