@@ -342,7 +342,9 @@ proptest! {
 
     #[test]
     fn asf_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse_asf(&bytes, "p.asf");
+        if let Err(e) = parse_asf(&bytes, "p.asf") {
+            prop_assert!(e.to_string().starts_with("p.asf"), "{}", e);
+        }
     }
 
     #[test]
@@ -356,13 +358,19 @@ proptest! {
             if n > 0 { b[at % n] = v; }
         }
         b.truncate(cut);
-        let _ = parse_asf(&b, "p.asf");
+        match parse_asf(&b, "p.asf") {
+            Ok(s) => prop_assert!(!s.joints.is_empty() && s.joints[0].parent.is_none()),
+            Err(e) => prop_assert!(e.to_string().starts_with("p.asf"), "{}", e),
+        }
     }
 
     #[test]
     fn amc_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let s = skeleton_86();
-        let _ = parse_amc(&bytes, "p.amc", &s);
+        match parse_amc(&bytes, "p.amc", &s) {
+            Ok(m) => prop_assert_eq!(m.frames.ncols(), 62),
+            Err(e) => prop_assert!(e.to_string().starts_with("p.amc"), "{}", e),
+        }
     }
 
     #[test]

@@ -400,18 +400,33 @@ fn sample_bytes(name: &str) -> Vec<u8> {
     std::fs::read(sample_path(name)).unwrap()
 }
 
+/// A parse of fuzz input: a motion whose frames fit its skeleton and are finite, or an error
+/// that names the input.
+fn consistent_or_named(
+    r: motionseg::Result<motionseg::Motion>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    match r {
+        Ok(m) => {
+            prop_assert_eq!(m.frames.ncols(), m.skeleton.channel_count());
+            prop_assert!(m.frames.iter().all(|v| v.is_finite()));
+        }
+        Err(e) => prop_assert!(e.to_string().starts_with("fuzz.bvh"), "{}", e),
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = parse_bvh(&bytes, "fuzz.bvh");
+        consistent_or_named(parse_bvh(&bytes, "fuzz.bvh"))?;
     }
 
     #[test]
     fn arbitrary_text_after_a_valid_header_never_panics(tail in "[ -~\t\r\n{}]{0,400}") {
-        let _ = parse_bvh(format!("{HEAD}{tail}").as_bytes(), "fuzz.bvh");
-        let _ = parse_bvh(format!("HIERARCHY\n{tail}").as_bytes(), "fuzz.bvh");
+        consistent_or_named(parse_bvh(format!("{HEAD}{tail}").as_bytes(), "fuzz.bvh"))?;
+        consistent_or_named(parse_bvh(format!("HIERARCHY\n{tail}").as_bytes(), "fuzz.bvh"))?;
     }
 
     #[test]
