@@ -172,6 +172,19 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// [`num`] for an `f32`, printed as the `f32` it is (`3e30`, not its `f64` expansion).
+///
+/// ```
+/// assert_eq!(motionseg::error::num32(3e30), "3e30");
+/// ```
+pub fn num32(x: f32) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-3..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Quotes a found token for display: at most 40 characters, control characters escaped, and
 /// `end of file` for an empty token.
 pub(crate) fn shorten(found: &str) -> String {

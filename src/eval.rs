@@ -529,8 +529,9 @@ pub fn evaluate(
 /// where the annotation can judge them: a true boundary where the truth changes between
 /// neighbouring annotated frames (±`tolerance` frames), or across an unannotated gap (the
 /// whole gap, ±`tolerance`: the change happened somewhere in it); a predicted boundary counts
-/// unless it lies where the truth is silent: in, into or out of a gap whose two sides carry the
-/// same label, or before the first or after the last annotated frame. (Joining the annotated frames end to end
+/// unless it lies where the truth is silent (in, into or out of a gap whose two sides carry the
+/// same label, or before the first or after the last annotated frame) and outside every true
+/// boundary's window. (Joining the annotated frames end to end
 /// instead would move boundaries across gaps and invent changes at the joins.)
 ///
 /// ```
@@ -571,8 +572,12 @@ pub fn evaluate_partial(
             });
         }
     }
-    let predicted: Vec<FrameIndex> =
-        boundaries_of(pred).into_iter().filter(|&b| judged[b]).collect();
+    // A change inside a true boundary's window counts even where the truth is silent (it may
+    // match that boundary).
+    let predicted: Vec<FrameIndex> = boundaries_of(pred)
+        .into_iter()
+        .filter(|&b| judged[b] || windows.iter().any(|w| w.contains(b)))
+        .collect();
     report.boundary = boundary_scores(&windows, &predicted);
     Ok(report)
 }

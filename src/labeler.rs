@@ -92,9 +92,9 @@ impl LabelerParams {
     /// [`Summary::MeanPose`] it also tells the segments method where the decoder part ends and
     /// how many windows later the pose part's change score is read
     /// ([`SegmentParams::change_split`], [`SegmentParams::change_shift`]: `T_e / (2 · hop)`,
-    /// half a window), and scales the boundary penalty to the hop
-    /// ([`SegmentParams::penalty_scale`]: `4 / hop`); [`StreamLabeler::new`] refuses such
-    /// embeddings until this was called.
+    /// half a window); [`StreamLabeler::new`] refuses such embeddings until this was called.
+    /// ([`StreamLabeler::new`] itself scales the boundary penalty to the hop,
+    /// [`SegmentParams::penalty_scale`] = `4 / hop`, whatever the caller set there.)
     /// [`label_take`] and the live service call it themselves.
     pub fn bind_model(&mut self, model: &EngineModel) -> Result<usize> {
         let m = model.manifest();
@@ -110,8 +110,6 @@ impl LabelerParams {
             // Half a window, in windows: from the window's middle to its end.
             let hop = self.engine.hop.max(1);
             sp.change_shift = if pose { (m.t_e + hop) / (2 * hop) } else { 0 };
-            // The penalty is stated for hop 4 (where it was chosen).
-            sp.penalty_scale = 4.0 / hop as f32;
         }
         Ok(decoder + summary.pose_len(m.input_channels()))
     }
@@ -220,6 +218,9 @@ impl StreamLabeler {
                     Cut::Count(k) => SegmentCut::Count(k),
                     _ => SegmentCut::Threshold,
                 };
+                // The penalty is stated for hop 4 (where it was chosen).
+                let sp =
+                    SegmentParams { penalty_scale: 4.0 / params.engine.hop.max(1) as f32, ..sp };
                 Stage::Segments(SegmentClusterer::new(sp, cut, dim)?)
             }
         };

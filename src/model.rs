@@ -12,6 +12,10 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+/// Smallest training standard deviation a manifest may give a kept channel (the shipped model's
+/// smallest is 0.005): dividing by less would blow inputs up towards overflow.
+pub const MIN_STD: f32 = 1e-6;
+
 /// The manifest format version this engine reads.
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -185,14 +189,14 @@ impl Manifest {
             ));
         }
         // Checked as the f32 values the engine uses (1e-50 or 1e39 pass as f64 and become 0
-        // or inf), with a normal std so that dividing by it stays finite.
+        // or inf), with a floor on the std so that normalised inputs stay far from overflow.
         if let Some((i, s)) = norm.std.iter().enumerate().find(|(_, s)| {
             let f = **s as f32;
-            !(f.is_normal() && f > 0.0 && (1.0 / f).is_finite())
+            !(f.is_finite() && f >= MIN_STD)
         }) {
             return Err(bad(
                 &format!("normalisation.std[{i}]"),
-                "a positive number within f32 range",
+                &format!("a finite number of at least {MIN_STD:e}"),
                 s.to_string(),
             ));
         }

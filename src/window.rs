@@ -15,10 +15,47 @@ use crate::error::{Error, Result};
 use crate::model::{Manifest, RootTransform};
 use crate::types::FrameIndex;
 
-/// Largest normalised model input accepted, in training standard deviations: far beyond any
-/// real pose (the clips of other subjects reach about 20), and small enough that a window's
-/// statistics cannot overflow.
-pub const MAX_DEVIATIONS: f32 = 1e6;
+/// Largest raw input value accepted (absolute): far beyond any real pose (root positions in
+/// millimetres across a 100 m volume stay under 1e5; angles are small), and, with the
+/// manifest's standard deviations at least [`crate::model::MIN_STD`], small enough that a
+/// window's statistics cannot overflow. Every raw frame is checked on its own, before it
+/// changes any state, so a refused frame leaves the stream as if it never came.
+pub const MAX_RAW_VALUE: f32 = 1e6;
+
+/// The index of the first value of a raw frame that is not finite or beyond
+/// ±[`MAX_RAW_VALUE`], if any.
+pub fn first_bad_raw(raw: &[f32]) -> Option<usize> {
+    raw.iter().position(|v| !(v.is_finite() && v.abs() <= MAX_RAW_VALUE))
+}
+
+/// Source frames per model frame for input at `input_fps` into a model at `model_fps`. A rate
+/// within 1e-4 (relative) of a whole multiple is that multiple: files round their frame time
+/// (BVH `Frame Time: 0.0333334` is 29.99994 fps, `0.008333` 120.0048 fps), and the exact
+/// multiple keeps the take-every-n-th-frame path the model was trained on instead of blending
+/// every frame. Below the model's rate is refused (no upsampling).
+pub fn input_ratio(input_fps: f64, model_fps: f64) -> Result<f64> {
+    if !(input_fps.is_finite() && input_fps > 0.0) {
+        return Err(Error::Param {
+            name: "input_fps",
+            message: format!("must be a positive number, got {}", crate::error::num(input_fps)),
+        });
+    }
+    let mut ratio = input_fps / model_fps;
+    let whole = ratio.round();
+    if whole >= 1.0 && (ratio - whole).abs() <= 1e-4 * whole {
+        ratio = whole;
+    }
+    if ratio < 1.0 {
+        return Err(Error::Param {
+            name: "input_fps",
+            message: format!(
+                "{} fps is below the model's {model_fps} fps; upsampling is not supported",
+                crate::error::num(input_fps)
+            ),
+        });
+    }
+    Ok(ratio)
+}
 
 /// Turns raw canonical frames into normalised model frames. Per-stream state.
 #[derive(Debug, Clone)]
@@ -42,28 +79,7 @@ pub struct FrameTransform {
 impl FrameTransform {
     /// A transform for input at `input_fps` frames per second.
     pub fn new(manifest: Arc<Manifest>, input_fps: f64) -> Result<FrameTransform> {
-        if !(input_fps.is_finite() && input_fps > 0.0) {
-            return Err(Error::Param {
-                name: "input_fps",
-                message: format!("must be a positive number, got {}", crate::error::num(input_fps)),
-            });
-        }
-        let mut ratio = input_fps / manifest.model_fps;
-        if (1.0 - 1e-4..1.0).contains(&ratio) {
-            // A rounded frame time (BVH `Frame Time: 0.0333334`, 29.99994 fps) is the model's
-            // rate, not an upsampling request.
-            ratio = 1.0;
-        }
-        if ratio < 1.0 {
-            return Err(Error::Param {
-                name: "input_fps",
-                message: format!(
-                    "{} fps is below the model's {} fps; upsampling is not supported",
-                    crate::error::num(input_fps),
-                    manifest.model_fps
-                ),
-            });
-        }
+        let ratio = input_ratio(input_fps, manifest.model_fps)?;
         let raw = manifest.raw_columns.len();
         let feats = manifest.feature_columns.len();
         Ok(FrameTransform {
@@ -104,6 +120,17 @@ impl FrameTransform {
             });
         }
         let i = self.seen;
+        if let Some(c) = first_bad_raw(raw) {
+            return Err(Error::Param {
+                name: "frame",
+                message: format!(
+                    "frame {i}: {} = {}: expected a finite number within ±{MAX_RAW_VALUE:e} (not a \
+                     pose this model can read; wrong units?)",
+                    self.manifest.raw_columns.get(c).map_or("?", String::as_str),
+                    crate::error::num32(raw[c])
+                ),
+            });
+        }
         self.seen += 1;
         let pos = self.source_position(self.produced);
         // The next model frame lies at `pos`; emit once the source frame at or after it arrives.
@@ -120,30 +147,12 @@ impl FrameTransform {
                     *d = a + (f64::from(b) - a) * frac;
                 }
             }
-            let before = (self.produced, self.prev_pos);
             self.produced += 1;
             self.features_from_raw();
             let m = &self.manifest;
             for (c, o) in out.iter_mut().enumerate() {
                 let k = m.kept_channels[c];
                 *o = ((self.feat_buf[k] as f32) - m.mean[c]) / m.std[c];
-                if o.is_nan() || o.abs() > MAX_DEVIATIONS {
-                    // Finite but absurd input (or a wrong unit) would overflow the window's
-                    // statistics later, in an error that names no frame. Refused whole: the
-                    // stream can go on as if it never came.
-                    (self.produced, self.prev_pos) = before;
-                    self.seen = i;
-                    return Err(Error::Param {
-                        name: "frame",
-                        message: format!(
-                            "frame {i}: feature {} is {} training deviations from the training \
-                             mean (at most {MAX_DEVIATIONS:e}): not a pose this model can read \
-                             (wrong units?)",
-                            m.feature_columns.get(k).map_or("?", String::as_str),
-                            *o
-                        ),
-                    });
-                }
             }
         }
         for (d, &s) in self.prev_raw.iter_mut().zip(raw) {

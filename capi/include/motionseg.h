@@ -92,7 +92,8 @@ typedef struct ms_settings {
                                     the final events of ms_stream_finish; default 8, about once a
                                     second); files ignore it */
     float boundary_penalty;      /* segment boundaries by optimal partitioning with this cost per
-                                    segment, stated for hop 4 and scaled by 4 / hop
+                                    segment (the C ABI labels at hop 4, where it was
+                                    chosen; the CLI and the service scale it by 4 / hop)
                                     (default 6.5: the most accurate, a boundary is final
                                     18-27 s after the change), or 0 for change-score peaks (final
                                     after about 4 s); finite, >= 0 */

@@ -496,8 +496,9 @@ pub struct MsSettings {
     /// Streams: provisional live events every this many windows (0: only the final events of
     /// `ms_stream_finish`). Default 8, about once a second at 120 fps. Files ignore it.
     pub provisional_every: u64,
-    /// Segment boundaries by optimal partitioning with this cost per segment, stated for hop 4
-    /// and scaled by 4 / hop (default 6.5: the most accurate; a boundary is final 18–27 s after
+    /// Segment boundaries by optimal partitioning with this cost per segment (the C ABI labels
+    /// at hop 4, where it was chosen; the CLI and the service scale it by 4 / hop) (default 6.5:
+    /// the most accurate; a boundary is final 18–27 s after
     /// the change), or 0 for change-score
     /// peaks (final after about 4 s). Finite, at least 0.
     pub boundary_penalty: f32,
@@ -808,11 +809,12 @@ pub unsafe extern "C" fn ms_stream_new_with(
                 ),
             ));
         }
-        if !(input_fps.is_finite() && input_fps >= manifest.model_fps - 1e-9) {
+        // The engine's own rate check (a rounded 29.99994 fps is the model's 30).
+        if let Err(e) = motionseg::window::input_ratio(input_fps, manifest.model_fps) {
             return Err(Fail::new(
                 MS_ERR_ARGUMENT,
                 format!(
-                    "input_fps: expected a frame rate of at least {} (the model's), found {input_fps}",
+                    "input_fps: expected a frame rate of at least {} (the model's): {e}",
                     manifest.model_fps
                 ),
             ));
@@ -913,7 +915,7 @@ unsafe fn stream_call(
 
 /// Feeds one frame of `channels` floats (must be the stream's channel count, all finite).
 /// Events it causes are passed to `cb` (may be NULL) before the call returns. A refused frame
-/// (NULL, wrong length, NaN) changes nothing and the stream goes on; an internal failure fails
+/// (NULL, wrong length, NaN or beyond ±1e6) changes nothing and the stream goes on; an internal failure fails
 /// the stream. Returns `MS_OK` or an `MS_ERR_*` code.
 ///
 /// # Safety
@@ -945,10 +947,14 @@ pub unsafe extern "C" fn ms_stream_push(
             }
             // SAFETY: the caller promises `channels` readable floats at `frame`.
             let values = std::slice::from_raw_parts(frame, channels);
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            if let Some(i) = motionseg::window::first_bad_raw(values) {
                 return Ok(Err(Fail::new(
                     MS_ERR_ARGUMENT,
-                    format!("frame {n} values[{i}]: expected a finite number, found {}", values[i]),
+                    format!(
+                        "frame {n} values[{i}]: expected a finite number within ±{:e}, found {}",
+                        motionseg::window::MAX_RAW_VALUE,
+                        motionseg::error::num32(values[i])
+                    ),
                 )));
             }
             push_frame(s, values).map(Ok)

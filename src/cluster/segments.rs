@@ -141,7 +141,8 @@ pub struct SegmentParams {
     /// 4, against 4 s; the provisional labels split the undecided stretch where the partition
     /// currently cuts it).
     pub penalty: f32,
-    /// Multiplies `penalty`. Set by the labeler to `4 / hop`, so that `penalty` is stated for
+    /// Multiplies `penalty`. Set by [`StreamLabeler::new`](crate::labeler::StreamLabeler::new)
+    /// to `4 / hop` (from its engine settings), so that `penalty` is stated for
     /// hop 4 and a segment costs the same per second of stream at any hop: the scatter it is
     /// weighed against grows with the windows per second. Unscaled, hop 8 merged most
     /// boundaries (dev trials K given 51.6 %, scaled 94.5 %) and hop 2 split too many

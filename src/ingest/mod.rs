@@ -78,7 +78,8 @@ pub struct LoadOptions<'a> {
 pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Input> {
     let name = path.display().to_string();
     if let Some(fps) = opts.fps {
-        if !(fps.is_finite() && fps > 0.0) {
+        // 1 / fps is the frame time: it must be finite too (1e-320 is not).
+        if !(fps.is_finite() && fps > 0.0 && (1.0 / fps).is_finite()) {
             return Err(Error::Param {
                 name: "fps",
                 message: format!("must be > 0, got {}", crate::error::num(fps)),
@@ -106,8 +107,9 @@ pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Input> {
                     return Err(Error::Param {
                         name: "fps",
                         message: format!(
-                            "{fps} fps given, but {name} states Frame Time {} s ({:.3} fps); a \
+                            "{} fps given, but {name} states Frame Time {} s ({:.3} fps); a \
                              BVH file carries its own rate (leave --fps out)",
+                            crate::error::num(fps),
                             motion.frame_time_s,
                             motion.fps()
                         ),

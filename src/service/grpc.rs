@@ -317,13 +317,15 @@ fn session_params(
     if let Err(e) = m.check_input("start", want, &start.joints) {
         return Err(invalid(id, "start.joints", e.to_string()));
     }
-    if !(start.fps.is_finite() && start.fps >= m.model_fps - 1e-9) {
+    // The engine's own rate check (a rounded 29.99994 fps is the model's 30).
+    if crate::window::input_ratio(start.fps, m.model_fps).is_err() {
         return Err(invalid(
             id,
             "start.fps",
             format!(
                 "expected a frame rate of at least {} (the model's), found {}",
-                m.model_fps, start.fps
+                m.model_fps,
+                crate::error::num(start.fps)
             ),
         ));
     }
@@ -934,7 +936,7 @@ fn remote(context: &str, e: impl std::fmt::Display) -> Error {
 /// Streams `frames` (`[frames, channels]` raw canonical rows at `fps`) to the server at `url`
 /// in one session, calling `on_message` with every message the server sends, and returns the
 /// final summary with timing. A status from the server becomes an [`Error::Session`].
-/// A `speed` whose schedule would take longer than [`MAX_REPLAY_SECONDS`] is refused.
+/// A `speed` whose schedule would take longer than a week is refused.
 pub async fn replay(
     url: &str,
     frames: Array2<f32>,
@@ -957,9 +959,11 @@ pub async fn replay(
             return Err(Error::Param {
                 name: "speed",
                 message: format!(
-                    "{} would send the {n} frames at {fps} fps over {last:.3e} s (at most {} s, \
+                    "{} would send the {n} frames at {} fps over {last:.3e} s (at most {} s, \
                      one week)",
-                    options.speed, MAX_REPLAY_SECONDS
+                    crate::error::num(options.speed),
+                    crate::error::num(fps),
+                    MAX_REPLAY_SECONDS
                 ),
             });
         }

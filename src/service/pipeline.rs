@@ -351,11 +351,15 @@ fn check_frame(session: u64, channels: usize, last_seq: Option<u64>, f: &Frame) 
             ),
         ));
     }
-    if let Some(i) = f.values.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = crate::window::first_bad_raw(&f.values) {
         return Err(invalid(
             session,
             format!("frame seq={seq} values[{i}]"),
-            format!("expected a finite number, found {}", f.values[i]),
+            format!(
+                "expected a finite number within ±{:e}, found {}",
+                crate::window::MAX_RAW_VALUE,
+                crate::error::num32(f.values[i])
+            ),
         ));
     }
     Ok(())
@@ -478,9 +482,21 @@ fn cluster(sh: Shared, mut labeler: StreamLabeler, rx: Receiver<EmbeddingMsg>, t
             }
             EmbeddingMsg::End { frames, reason } => {
                 let mut final_events = Vec::new();
-                let labeling = match labeler.finish(frames as usize, &mut final_events) {
-                    Ok(l) => l,
-                    Err(e) => return sh.fail(e),
+                let labeling = if windows == 0 && reason == EndReason::ServerShutdown {
+                    // Shut down before the first window: no segments yet, as promised for a
+                    // shutdown (the frames so far), not the client's error. A client that ends
+                    // a stream shorter than one window gets the labeler's refusal.
+                    Labeling {
+                        windows: Vec::new(),
+                        window_labels: Vec::new(),
+                        frame_labels: vec![None; frames as usize],
+                        segments: Vec::new(),
+                    }
+                } else {
+                    match labeler.finish(frames as usize, &mut final_events) {
+                        Ok(l) => l,
+                        Err(e) => return sh.fail(e),
+                    }
                 };
                 let summary = Summary {
                     final_events,

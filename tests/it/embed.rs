@@ -83,21 +83,29 @@ fn transform_matches_python_golden() {
     assert!(t.push(&raw[0], &mut out).expect("push") && t.push(&raw[1], &mut out).expect("push"));
     let e = FrameTransform::new(manifest.clone(), 29.9).expect_err("slower").to_string();
     assert!(e.contains("29.9 fps is below the model's 30 fps"), "{e}");
-    // A finite but absurd value (a root 3e38 away) is refused naming the frame and feature,
-    // and the stream goes on as if it never came: a fresh transform fed the same good frames
-    // gives the same model frames.
-    let mut t = FrameTransform::new(manifest.clone(), 120.0).expect("transform");
-    let mut clean = FrameTransform::new(manifest.clone(), 120.0).expect("transform");
-    let (mut a, mut b) = (out.clone(), out.clone());
-    for (i, r) in raw.iter().enumerate().take(12) {
-        if i == 8 {
-            let mut bad = r.clone();
-            bad[1] = 3e38;
-            let e = t.push(&bad, &mut a).expect_err("absurd").to_string();
-            assert!(e.contains("frame 8: feature") && e.contains("training deviations"), "{e}");
+    // Near a whole multiple is that multiple (every 4th frame, as in training, not a blend).
+    use motionseg::window::input_ratio;
+    assert_eq!(input_ratio(1.0 / 0.008_333, 30.0).expect("120.0048 fps"), 4.0);
+    assert_eq!(input_ratio(1.0 / 0.033_333_4, 30.0).expect("29.99994 fps"), 1.0);
+    assert_eq!(input_ratio(100.0, 30.0).expect("100 fps"), 100.0 / 30.0);
+    // A finite but absurd value (a root 3e38 away) is refused naming the frame and channel,
+    // and the stream goes on as if it never came: a transform that never saw it gives the same
+    // model frames. Also at a rate that blends frames (100 fps), and in a frame that emits no
+    // model frame of its own (a refused frame must not be kept as the blend's previous one).
+    for (fps, at) in [(120.0, 8), (120.0, 9), (100.0, 3)] {
+        let mut t = FrameTransform::new(manifest.clone(), fps).expect("transform");
+        let mut clean = FrameTransform::new(manifest.clone(), fps).expect("transform");
+        let (mut a, mut b) = (out.clone(), out.clone());
+        for (i, r) in raw.iter().enumerate().take(16) {
+            if i == at {
+                let mut bad = r.clone();
+                bad[1] = 3e38;
+                let e = t.push(&bad, &mut a).expect_err("absurd").to_string();
+                assert!(e.contains(&format!("frame {at}: ")) && e.contains("3e38"), "{e}");
+            }
+            assert_eq!(t.push(r, &mut a).expect("push"), clean.push(r, &mut b).expect("push"));
+            assert_eq!(a, b, "{fps} fps, frame {i}");
         }
-        assert_eq!(t.push(r, &mut a).expect("push"), clean.push(r, &mut b).expect("push"));
-        assert_eq!(a, b, "frame {i}");
     }
 }
 
@@ -302,14 +310,7 @@ fn pose_statistics_need_the_model_bound_before_labeling() {
     // The pose part is read half a window later: the fixture's T_e = 10 model frames at hop 4
     // is 1.25 windows, so 1 (the shipped model's 50 frames give 6).
     assert_eq!((model.manifest().t_e, p.engine.hop, sp.change_shift), (10, 4, 1));
-    assert_eq!(sp.penalty_scale, 1.0, "the penalty is stated for hop 4");
     StreamLabeler::new(&p, dim, 120.0).expect("bound");
-    // At hop 8 a second holds half the windows: the penalty halves with it.
-    p.engine.hop = 8;
-    p.bind_model(&model).expect("bind");
-    let Method::Segments(sp8) = p.method else { panic!("segments method") };
-    assert_eq!((sp8.penalty, sp8.penalty_scale), (sp.penalty, 0.5));
-    p.engine.hop = 4;
     // Decoder states alone: no pose part, the change score reads everything.
     p.engine.summary = Summary::Mean;
     assert_eq!(p.bind_model(&model).expect("bind"), k);
@@ -365,7 +366,7 @@ fn model_and_input_errors_are_clear() {
         v["normalisation"][field][2] = Value::from(value);
         std::fs::write(dir.join("f32.json"), v.to_string()).expect("write");
         let e = Manifest::load(&dir.join("f32.json")).unwrap_err().to_string();
-        assert!(e.contains(&format!("f32.json: {name}")) && e.contains("f32 range"), "{e}");
+        assert!(e.contains(&format!("f32.json: {name}")), "{e}");
     }
     std::fs::write(dir.join("trunc.json"), &text[..text.len() / 2]).expect("write");
     let e = Manifest::load(&dir.join("trunc.json")).unwrap_err().to_string();

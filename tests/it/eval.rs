@@ -148,14 +148,14 @@ fn partial_truth_scores_boundaries_in_take_frames() {
 
     // Frames 10..20 unannotated, the same label on both sides. The prediction's change at
     // frame 22 is 17 frames from the true one at 5: out of a 10-frame tolerance in the take,
-    // although only 7 annotated frames apart. Its changes at 12 and 14, inside the gap where
-    // the truth is silent, are not scored.
+    // although only 7 annotated frames apart. Its changes at 17 and 19, inside the gap where
+    // the truth is silent and outside the true boundary's window (0..=15), are not scored.
     let mut truth: Vec<Option<usize>> = [0; 5].iter().chain(&[1; 5]).map(|&t| Some(t)).collect();
     truth.extend([None; 10]);
     truth.extend([Some(1); 10]);
-    let mut pred = vec![Some(0); 12];
+    let mut pred = vec![Some(0); 17];
     pred.extend([Some(7); 2]);
-    pred.extend([Some(0); 8]);
+    pred.extend([Some(0); 3]);
     pred.extend([Some(1); 8]);
     let r = evaluate_partial(&truth, &pred, 10).expect("gap");
     assert_eq!(r.frames, 20);
@@ -179,6 +179,15 @@ fn partial_truth_scores_boundaries_in_take_frames() {
         assert_eq!(r.boundary.predicted, 1, "change at {change}");
         assert_eq!(r.boundary.matched, matched, "change at {change}");
     }
+    // A change on silent frames but inside a true boundary's window still matches it: 50
+    // unannotated frames, then a change at 80; predicted at 45 (tolerance 60).
+    let mut truth = vec![None; 50];
+    truth.extend([Some(0); 30]);
+    truth.extend([Some(1); 30]);
+    let mut pred = vec![Some(0); 45];
+    pred.extend([Some(1); 65]);
+    let r = evaluate_partial(&truth, &pred, 60).expect("lead");
+    assert_eq!((r.boundary.truth, r.boundary.predicted, r.boundary.matched), (1, 1, 1));
     assert!(evaluate_partial(&truth, &[Some(0); 3], 2).is_err());
     assert!(evaluate_partial(&[None, None], &[Some(0), Some(0)], 2).is_err());
 }

@@ -511,3 +511,37 @@ fn two_part_embeddings_score_each_part_and_shift_the_second() {
         .to_string();
     assert!(e.contains("change_split"), "{e}");
 }
+
+#[test]
+fn the_boundary_penalty_is_scaled_to_the_hop() {
+    // A weak change (a 0.5 lean towards axis 1) that a penalty of 6.5 splits and 13 does not.
+    // The labeler states the penalty for hop 4: at hop 2 it doubles, so 6.5 keeps one segment
+    // and 3.25 gives exactly hop 4's labels.
+    use motionseg::engine::WindowEmbedding;
+    use motionseg::labeler::{LabelerParams, Method, StreamLabeler};
+    use motionseg::window::WindowSpan;
+    let mut windows = stream(&[(0, 200)]);
+    for w in &mut windows[100..] {
+        w[1] += 0.5;
+    }
+    let labels = |hop: usize, penalty: f32| {
+        // K given, so that two segments show as two labels however close they are.
+        let mut p = LabelerParams::new(Some(2));
+        p.engine.summary = motionseg::embed::Summary::Mean; // synthetic windows: no pose part
+        p.engine.hop = hop;
+        p.min_segment_frames = 1;
+        p.method = Method::Segments(SegmentParams { penalty, ..SegmentParams::default() });
+        let mut l = StreamLabeler::new(&p, 8, 120.0).expect("labeler");
+        let mut events = Vec::new();
+        for (i, v) in windows.iter().enumerate() {
+            let span = WindowSpan { index: i as u64, first_frame: 8 * i, last_frame: 8 * i + 50 };
+            l.push_window(&WindowEmbedding { span, values: v.clone() }, &mut events).expect("push");
+        }
+        l.finish(8 * 200 + 50, &mut events).expect("finish").window_labels
+    };
+    let hop4 = labels(4, 6.5);
+    assert_ne!(hop4[50], hop4[150], "hop 4, penalty 6.5: the change is found");
+    let hop2 = labels(2, 6.5);
+    assert_eq!(hop2[50], hop2[150], "hop 2, penalty 6.5 (13 per hop-2 segment): one segment");
+    assert_eq!(labels(2, 3.25), hop4, "hop 2 at half the penalty: hop 4's labels");
+}

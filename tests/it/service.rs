@@ -295,6 +295,11 @@ fn bad_input_gets_a_clear_status_naming_field_and_sequence() {
     let got = run(with(7, vec![frame_msg(7, inf)]));
     expect_status(&got, tonic::Code::InvalidArgument, &["frame seq=7 values[0]", "inf"]);
 
+    let mut huge = take().frames.row(7).to_vec();
+    huge[2] = 3e30;
+    let got = run(with(7, vec![frame_msg(7, huge)]));
+    expect_status(&got, tonic::Code::InvalidArgument, &["frame seq=7 values[2]", "±1e6", "3e30"]);
+
     let got = run(with(10, vec![frame_msg(4, take().frames.row(10).to_vec())]));
     expect_status(
         &got,
@@ -485,7 +490,7 @@ fn shutdown_sends_every_open_session_its_final_segments() {
     let server = start(config());
     let url = server.url();
     let rt = rt();
-    let (got, windows) = rt.block_on(async {
+    let (got, windows, short) = rt.block_on(async {
         let mut msgs = vec![start_msg(Some(2))];
         msgs.extend(frames(900));
         // Holds its stream open: only the shutdown ends the session.
@@ -493,16 +498,31 @@ fn shutdown_sends_every_open_session_its_final_segments() {
             let url = url.clone();
             async move { raw_session(&url, msgs, Duration::from_secs(60)).await }
         });
-        // Let frames flow for a while, then shut down with the stream still open.
+        // A second one that has not reached its first window when the server stops.
+        let mut few = vec![start_msg(Some(2))];
+        few.extend(frames(20));
+        let short = tokio::spawn({
+            let url = url.clone();
+            async move { raw_session(&url, few, Duration::from_secs(60)).await }
+        });
+        // Let frames flow for a while, then shut down with the streams still open.
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert_eq!(active_sessions(&url).await, 1);
+        assert_eq!(active_sessions(&url).await, 2);
         let stopper = std::thread::spawn(move || server.shutdown());
         let got = session.await.expect("session");
+        let short = short.await.expect("short session");
         stopper.join().expect("join").expect("shutdown");
         let windows =
             got.0.iter().filter(|m| matches!(m, proto::server_message::Msg::Window(_))).count();
-        (got, windows)
+        (got, windows, short)
     });
+    // The short one ends cleanly too, with no segments yet (a shutdown is not its error).
+    assert!(short.1.is_none(), "{:?}", short.1);
+    let Some(proto::server_message::Msg::Summary(s)) = short.0.last() else {
+        panic!("no summary for the short session: {:?}", short.0.last());
+    };
+    assert_eq!(s.reason, proto::EndReason::ServerShutdown as i32);
+    assert_eq!((s.frames_received, s.windows, s.segments.len()), (20, 0, 0));
     assert!(got.1.is_none(), "{:?}", got.1);
     let Some(proto::server_message::Msg::Summary(s)) = got.0.last() else {
         panic!("no summary: {:?}", got.0.last());

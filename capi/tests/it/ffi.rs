@@ -398,6 +398,10 @@ fn stream_errors_are_codes_and_refused_frames_change_nothing() {
             assert!(ms_stream_new(model(), bad, 96, 4).is_null());
             assert!(fails(MS_ERR_ARGUMENT, ms_last_error_code()).contains("input_fps"));
         }
+        // A rounded frame time (29.99994 fps) is the model's 30 fps, as for files.
+        let rounded = ms_stream_new(model(), 1.0 / 0.033_333_4, 96, 4);
+        assert!(!rounded.is_null(), "{}", last_error());
+        ms_stream_free(rounded);
 
         let frame = |i: usize| t.frames.row(i).to_vec();
         assert_eq!(
@@ -419,6 +423,10 @@ fn stream_errors_are_codes_and_refused_frames_change_nothing() {
         assert!(m.contains("frame 10 values[3]") && m.contains("NaN"), "{m}");
         nan[3] = f32::NEG_INFINITY;
         assert_eq!(ms_stream_push(s, nan.as_ptr(), 96, None, null_mut()), MS_ERR_ARGUMENT);
+        // Finite but absurd: refused as a frame, not a failure of the stream.
+        nan[3] = 3e30;
+        let m = fails(MS_ERR_ARGUMENT, ms_stream_push(s, nan.as_ptr(), 96, None, null_mut()));
+        assert!(m.contains("frame 10 values[3]") && m.contains("±1e6, found 3e30"), "{m}");
         // The stream goes on after refused frames: frame 10 is still next.
         assert_eq!(ms_stream_push(s, frame(10).as_ptr(), 96, None, null_mut()), MS_OK);
         // 11 frames give no window: refused, as ms_label_file refuses such a take.
