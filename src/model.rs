@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 /// smallest is 0.005): dividing by less would blow inputs up towards overflow.
 pub const MIN_STD: f32 = 1e-6;
 
+/// Largest training mean (absolute) a manifest may give (the shipped model's largest is 17.9):
+/// with raw inputs within [`crate::window::MAX_RAW_VALUE`] and stds of at least [`MIN_STD`],
+/// normalised inputs then stay far from f32 overflow.
+pub const MAX_MEAN: f32 = 1e7;
+
 /// The manifest format version this engine reads.
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -200,11 +205,13 @@ impl Manifest {
                 s.to_string(),
             ));
         }
-        if let Some((i, s)) = norm.mean.iter().enumerate().find(|(_, s)| !(**s as f32).is_finite())
-        {
+        if let Some((i, s)) = norm.mean.iter().enumerate().find(|(_, s)| {
+            let f = **s as f32;
+            !(f.is_finite() && f.abs() <= MAX_MEAN)
+        }) {
             return Err(bad(
                 &format!("normalisation.mean[{i}]"),
-                "a finite number within f32 range",
+                &format!("a finite number within ±{MAX_MEAN:e}"),
                 s.to_string(),
             ));
         }

@@ -42,7 +42,7 @@ pub fn input_ratio(input_fps: f64, model_fps: f64) -> Result<f64> {
     }
     let mut ratio = input_fps / model_fps;
     let whole = ratio.round();
-    if whole >= 1.0 && (ratio - whole).abs() <= 1e-4 * whole {
+    if whole >= 1.0 && (ratio - whole).abs() <= (1e-4 * whole).min(0.01) {
         ratio = whole;
     }
     if ratio < 1.0 {

@@ -160,7 +160,8 @@ int ms_model_check_joints(const ms_model *model, const char *const *joints, size
 
 /* Starts a stream of raw canonical frames: root translation, then three exponential-map values
  * (radians) per joint, the layout `motionseg inspect --features` writes. `input_fps` must be at
- * least ms_model_fps(model); `channels` must equal ms_model_channels(model); `actions` is the
+ * least ms_model_fps(model) (within 1e-4 of a whole multiple counts as it, e.g. 29.99994 from a
+ * rounded frame time); `channels` must equal ms_model_channels(model); `actions` is the
  * number of clusters, 0 to infer it. Settings are the live service's defaults. Returns NULL on
  * failure. Free with ms_stream_free. */
 ms_stream *ms_stream_new(const ms_model *model, double input_fps, size_t channels, size_t actions);
@@ -172,9 +173,9 @@ ms_settings ms_settings_default(void);
 ms_stream *ms_stream_new_with(const ms_model *model, double input_fps, size_t channels,
                               size_t actions, const ms_settings *settings);
 
-/* Feeds one frame of `channels` floats (the stream's channel count, all finite). The events it
- * causes are passed to `cb` (may be NULL) before the call returns. A refused frame (NULL, wrong
- * channel count, NaN or infinite value) changes nothing: the stream goes on. Any other failure
+/* Feeds one frame of `channels` floats (the stream's channel count, all finite, within ±1e6). The
+ * events it causes are passed to `cb` (may be NULL) before the call returns. A refused frame
+ * (NULL, wrong channel count, NaN, infinite or beyond ±1e6) changes nothing: the stream goes on. Any other failure
  * ends the stream (later calls give MS_ERR_STATE). Returns MS_OK or an MS_ERR_* code. */
 int ms_stream_push(ms_stream *stream, const float *frame, size_t channels, ms_event_cb cb,
                    void *user);

@@ -811,13 +811,7 @@ pub unsafe extern "C" fn ms_stream_new_with(
         }
         // The engine's own rate check (a rounded 29.99994 fps is the model's 30).
         if let Err(e) = motionseg::window::input_ratio(input_fps, manifest.model_fps) {
-            return Err(Fail::new(
-                MS_ERR_ARGUMENT,
-                format!(
-                    "input_fps: expected a frame rate of at least {} (the model's): {e}",
-                    manifest.model_fps
-                ),
-            ));
+            return Err(Fail::new(MS_ERR_ARGUMENT, e.to_string()));
         }
         // SAFETY: NULL or readable (caller's promise).
         let mut params = unsafe { labeler_params(actions, settings) }?;

@@ -232,7 +232,8 @@ async fn start_session(
         }
     };
     let m = model.manifest();
-    let ratio = start.fps / m.model_fps;
+    // The engine's ratio (a rounded rate snaps to the whole multiple), checked with the start.
+    let ratio = crate::window::input_ratio(start.fps, m.model_fps)?;
     let started = proto::SessionStarted {
         session_id: id,
         model: name.to_owned(),

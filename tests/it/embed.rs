@@ -359,14 +359,19 @@ fn model_and_input_errors_are_clear() {
     let e = Manifest::load(&dir.join("bad.json")).unwrap_err().to_string();
     assert!(e.contains("bad.json: normalisation.std[3]"), "{e}");
     // Values fine as f64 but 0 or inf as the f32 the engine uses.
-    for (field, value, name) in
-        [("std", 1e-50, "normalisation.std[2]"), ("mean", 1e39, "normalisation.mean[2]")]
-    {
+    // Values fine as f64 but 0 or inf as f32, and a std too small or a mean too large for the
+    // normalised inputs to stay far from overflow.
+    for (field, value, want) in [
+        ("std", 1e-50, "normalisation.std[2]: expected a finite number of at least 1e-6"),
+        ("std", 1e-7, "normalisation.std[2]: expected a finite number of at least 1e-6"),
+        ("mean", 1e39, "normalisation.mean[2]: expected a finite number within ±1e7"),
+        ("mean", -3e7, "normalisation.mean[2]: expected a finite number within ±1e7"),
+    ] {
         let mut v: Value = serde_json::from_str(&text).expect("json");
         v["normalisation"][field][2] = Value::from(value);
         std::fs::write(dir.join("f32.json"), v.to_string()).expect("write");
         let e = Manifest::load(&dir.join("f32.json")).unwrap_err().to_string();
-        assert!(e.contains(&format!("f32.json: {name}")), "{e}");
+        assert!(e.contains(&format!("f32.json: {want}")), "{field} {value}: {e}");
     }
     std::fs::write(dir.join("trunc.json"), &text[..text.len() / 2]).expect("write");
     let e = Manifest::load(&dir.join("trunc.json")).unwrap_err().to_string();

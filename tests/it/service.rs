@@ -329,6 +329,19 @@ fn bad_input_gets_a_clear_status_naming_field_and_sequence() {
         s.fps = 10.0;
     }
     expect_status(&run(vec![slow]), tonic::Code::InvalidArgument, &["start.fps", "found 10"]);
+    // A rounded frame time (29.99994 fps) is the model's 30: accepted, windows every 4 frames.
+    let mut rounded = start_msg(None);
+    if let Some(Msg::Start(s)) = &mut rounded.msg {
+        s.fps = 1.0 / 0.033_333_4;
+    }
+    let mut msgs = vec![rounded];
+    msgs.extend(frames(300));
+    let got = run(msgs);
+    assert!(got.1.is_none(), "{:?}", got.1);
+    let Some(proto::server_message::Msg::Started(s)) = got.0.first() else {
+        panic!("not started: {:?}", got.0.first());
+    };
+    assert_eq!((s.hop_frames, s.window_frames), (4.0, 50));
     let mut joints = start_msg(None);
     if let Some(Msg::Start(s)) = &mut joints.msg {
         s.joints = vec!["Hips".to_owned(); 31];
