@@ -165,11 +165,7 @@ impl Error {
 /// assert_eq!(motionseg::error::num(-2.5e-7), "-2.5e-7");
 /// ```
 pub fn num(x: f64) -> String {
-    if x != 0.0 && x.is_finite() && !(1e-3..1e9).contains(&x.abs()) {
-        format!("{x:e}")
-    } else {
-        format!("{x}")
-    }
+    shown(x, x)
 }
 
 /// [`num`] for an `f32`, printed as the `f32` it is (`3e30`, not its `f64` expansion).
@@ -178,7 +174,12 @@ pub fn num(x: f64) -> String {
 /// assert_eq!(motionseg::error::num32(3e30), "3e30");
 /// ```
 pub fn num32(x: f32) -> String {
-    if x != 0.0 && x.is_finite() && !(1e-3..1e9).contains(&x.abs()) {
+    shown(x, f64::from(x))
+}
+
+/// `x` in exponent form when `value` (its size) is huge or tiny, else plain.
+fn shown<T: std::fmt::Display + std::fmt::LowerExp>(x: T, value: f64) -> String {
+    if value != 0.0 && value.is_finite() && !(1e-3..1e9).contains(&value.abs()) {
         format!("{x:e}")
     } else {
         format!("{x}")
