@@ -551,12 +551,13 @@ pub fn evaluate_partial(
     tolerance: usize,
 ) -> Result<EvalReport> {
     let (t, p) = annotated(truth, pred)?;
+    // Frame scores over the annotated frames; its boundary scores are replaced below.
     let mut report = evaluate(&t, &p, &Tolerance::Frames(0))?;
     // Annotated frames in take numbers, and for every frame whether its truth is silent there.
-    let annotated: Vec<usize> = (0..truth.len()).filter(|&i| truth[i].is_some()).collect();
+    let marked: Vec<usize> = (0..truth.len()).filter(|&i| truth[i].is_some()).collect();
     let mut judged = vec![false; truth.len()];
     let mut windows = Vec::new();
-    for pair in annotated.windows(2) {
+    for pair in marked.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         let changes = truth[a] != truth[b];
         // A boundary at frame i is the step from i - 1 to i; the steps into, through and out of
